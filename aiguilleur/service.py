@@ -1,0 +1,103 @@
+"""Composition root: every object built by hand and passed in, no magic.
+
+The service = FastAGI IVR server + AMI follower (CDR correlator) + CDR writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import asyncpg
+import structlog
+
+from aiguilleur.database import Database, resolve
+from cdr.correlator import CdrCorrelator
+from cdr.migrate import migrate
+from cdr.writer import CdrWriter
+from config.models import Hotline
+from config.settings import Settings
+from ivr.agi_route import make_route
+from ivr.fastagi import AgiApplication, serve
+from ivr.fastagi import stop as stop_fastagi
+from ivr.session import Clock
+from queues.ami import AmiClient
+
+log = structlog.get_logger(__name__)
+
+
+def make_clock(fixed: str | None) -> Clock:
+    """The real clock, or a fixed instant (demos, tests of closed hours)."""
+    if fixed is None:
+        return lambda: dt.datetime.now(dt.UTC)
+    instant = dt.datetime.fromisoformat(fixed)
+    if instant.tzinfo is None:
+        raise ValueError(f"AIGUILLEUR_NOW must include a UTC offset, got {fixed!r}")
+    return lambda: instant
+
+
+@dataclass
+class Service:
+    """The running parts, kept so they can be stopped in reverse order."""
+
+    database: Database
+    pool: asyncpg.Pool
+    writer: CdrWriter
+    correlator: CdrCorrelator
+    ami: AmiClient
+    agi_app: AgiApplication
+    agi_server: asyncio.Server
+
+    async def stop(self) -> None:
+        await stop_fastagi(self.agi_server, self.agi_app)
+        await self.ami.stop()
+        await self.writer.stop()
+        await self.pool.close()
+        self.database.close()
+        log.info("service.stopped", open_calls=self.correlator.open_calls())
+
+
+async def start_service(settings: Settings, hotline: Hotline) -> Service:
+    """Start every part; the caller awaits ``stop()``."""
+    database = await resolve(settings.database_url, settings.state_dir)
+    pool = await asyncpg.create_pool(database.url, min_size=1, max_size=4)
+    async with pool.acquire() as conn:
+        applied = await migrate(conn)
+    log.info("db.ready", migrations_applied=applied)
+
+    writer = CdrWriter(pool)
+    writer.start()
+
+    def partner_of(line: str) -> str | None:
+        partner = hotline.partner_of(line)
+        return partner.id if partner else None
+
+    correlator = CdrCorrelator(partner_of=partner_of)
+
+    def on_event(event: Mapping[str, str]) -> None:
+        for record in correlator.feed(event):
+            writer.submit(record)
+
+    ami = AmiClient(settings.ami, on_event=on_event)
+    await ami.start()
+
+    agi_app = AgiApplication()
+    agi_app.add_route("ivr", make_route(hotline, make_clock(settings.now)))
+    agi_server = await serve(agi_app, settings.fastagi.host, settings.fastagi.port)
+    log.info(
+        "service.started",
+        fastagi=f"{settings.fastagi.host}:{settings.fastagi.port}",
+        ami=f"{settings.ami.host}:{settings.ami.port}",
+        database=database.url.split("@")[-1],
+    )
+    return Service(database, pool, writer, correlator, ami, agi_app, agi_server)
+
+
+async def serve_until_stopped(settings: Settings, hotline: Hotline, stop: asyncio.Event) -> None:
+    service = await start_service(settings, hotline)
+    try:
+        await stop.wait()
+    finally:
+        await service.stop()

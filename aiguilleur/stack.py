@@ -1,0 +1,74 @@
+"""``make run``: the whole hotline on this machine, stopped by Ctrl-C.
+
+Starts (and stops, in reverse, only what it started): the prompts, the
+sandbox Asterisk 22, a SIPp UAS playing the 36 advisors' softphones, and the
+service (FastAGI IVR + AMI follower + CDR writer on PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from contextlib import AsyncExitStack
+
+import structlog
+
+from aiguilleur.confgen import render
+from aiguilleur.service import start_service
+from config.models import Hotline
+from config.settings import Settings
+from ivr.prompt_audio import generate as generate_prompts
+from ivr.prompts import SOUNDS_SUBDIR, catalogue
+
+log = structlog.get_logger(__name__)
+
+
+def _say(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+async def run_stack(settings: Settings, hotline: Hotline, stop: asyncio.Event) -> None:
+    from sandbox.pbx import SandboxPbx, default_cache_dir, ensure_root
+    from sandbox.sipp import AgentsUas
+
+    async with AsyncExitStack() as stack:
+        prompts_dir = settings.state_dir / "prompts"
+        changed = await asyncio.to_thread(
+            generate_prompts, catalogue(hotline.menu), prompts_dir, settings.state_dir / "recordings"
+        )
+        log.info("prompts.ready", regenerated=len(changed))
+
+        _say("Preparing the sandbox Asterisk 22 (first time: about a minute)...")
+        root = await asyncio.to_thread(ensure_root, default_cache_dir(), _say)
+        conf_dir = settings.state_dir / "asterisk_conf"
+        conf_dir.mkdir(parents=True, exist_ok=True)
+        for name, text in render(hotline, settings.pbx, settings.ami, settings.fastagi).items():
+            (conf_dir / name).write_text(text, encoding="utf-8")
+        pbx = SandboxPbx(root, "run", conf_dir)
+        pbx.install_sounds(prompts_dir, SOUNDS_SUBDIR)
+
+        # The service first, so the first call already finds the IVR.
+        service = await start_service(settings, hotline)
+        stack.push_async_callback(service.stop)
+
+        await asyncio.to_thread(pbx.start)
+        stack.callback(pbx.stop)
+        log.info("pbx.started", pid=pbx.pid, sip=f"{settings.pbx.sip_host}:{settings.pbx.sip_port}")
+
+        if settings.pbx.line_contact_port is not None:
+            agents = AgentsUas(settings.pbx.line_contact_port, local_ip=settings.pbx.line_contact_host)
+            agents.start()
+            stack.callback(agents.stop)
+
+        await service.ami.wait_ready(timeout=15)
+        _say("")
+        _say(f"aiguilleur is up: {hotline.name}")
+        _say(f"  regional number {hotline.number} on sip:{settings.pbx.sip_host}:{settings.pbx.sip_port}")
+        _say(f"  {len(hotline.lines())} partner lines answered by a SIPp softphone on port "
+             f"{settings.pbx.line_contact_port}")
+        _say("  place a call:      make call        (or: .venv/bin/aiguilleur call --digits 1 2 2 59)")
+        _say("  see call records:  make cdr         (or: .venv/bin/aiguilleur cdr)")
+        _say("  stop everything:   Ctrl-C")
+        await stop.wait()
+        _say("stopping...")

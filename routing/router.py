@@ -1,0 +1,96 @@
+"""Skill-based routing: a caller's profile and the hotline rules in, a decision out.
+
+Pure: no I/O, no clock. Penalties follow app_queue's convention (lower rings
+first); a line's penalty in a queue comes from its partner's skill level, and
+the queue rule widens the allowed penalty over time (``queuerules.conf``), so
+the caller keeps their place while the pool grows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from config.models import Hotline, Partner
+
+QUEUE_RULE = "escalation"
+SECTOR_QUEUE_PREFIX = "sector-"
+
+
+@dataclass(frozen=True)
+class CallerProfile:
+    """What the IVR learned about a caller; ``None`` where the caller did not say."""
+
+    caller_number: str = ""
+    need: str | None = None
+    sector: str | None = None
+    size: str | None = None
+    departement: str | None = None
+    ivr_exit: str = "completed"
+
+    def answers(self) -> dict[str, str]:
+        values = {
+            "need": self.need, "sector": self.sector, "size": self.size,
+            "departement": self.departement,
+        }
+        return {k: v for k, v in values.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class RoutingDecision:
+    queue: str
+    priority: int
+    max_wait_seconds: int
+    queue_rule: str
+    reason: str
+    rule_version: int
+    skills: tuple[str, ...] = field(default_factory=tuple)
+
+
+def queue_names(hotline: Hotline) -> list[str]:
+    """Every queue the hotline needs: one per business sector, plus the general queue."""
+    sectors = [o.value for o in hotline.menu.step("sector").options]
+    return [hotline.queues.general_queue, *(SECTOR_QUEUE_PREFIX + s for s in sectors)]
+
+
+def skill_of_queue(queue: str) -> str | None:
+    """The skill a queue is about (``sector:crafts`` for ``sector-crafts``), None for general."""
+    if queue.startswith(SECTOR_QUEUE_PREFIX):
+        return "sector:" + queue.removeprefix(SECTOR_QUEUE_PREFIX)
+    return None
+
+
+def penalty_for(partner: Partner, skill: str | None, floor: int) -> int:
+    """Level 5 rings first (penalty 0); a line without the skill gets the floor penalty."""
+    if skill is None:
+        return 0
+    level = partner.skills.get(skill)
+    return floor if level is None else 5 - level
+
+
+def member_penalties(hotline: Hotline, queue: str) -> dict[str, int]:
+    """Each line's penalty in ``queue``; every line is a member so the pool can widen to all."""
+    skill = skill_of_queue(queue)
+    floor = hotline.queues.skill_penalty_floor
+    return {line: penalty_for(partner, skill, floor) for line, partner in hotline.lines()}
+
+
+def decide(profile: CallerProfile, hotline: Hotline) -> RoutingDecision:
+    """Choose the queue for a caller: their sector's queue, else the general one."""
+    policy = hotline.queues
+    if profile.sector is not None and SECTOR_QUEUE_PREFIX + profile.sector in queue_names(hotline):
+        queue = SECTOR_QUEUE_PREFIX + profile.sector
+        reason = f"sector:{profile.sector}"
+        skills: tuple[str, ...] = (f"sector:{profile.sector}",)
+    else:
+        queue = policy.general_queue
+        reason = "advisor requested" if profile.ivr_exit == "advisor" else "no sector"
+        skills = ()
+    return RoutingDecision(
+        queue=queue,
+        priority=0,
+        max_wait_seconds=policy.max_wait_seconds,
+        queue_rule=QUEUE_RULE,
+        reason=reason,
+        rule_version=hotline.version,
+        skills=skills,
+    )
