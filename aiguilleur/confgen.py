@@ -83,6 +83,7 @@ def pjsip_conf(hotline: Hotline, pbx: PbxSettings) -> str:
         "send_connected_line=no",
         "timers=no",
         "dtmf_mode=rfc4733",
+        "rtp_symmetric=yes",
         f"media_address={pbx.sip_host}",
         "bind_rtp_to_media_address=yes",
         "language=fr",
@@ -103,6 +104,7 @@ def pjsip_conf(hotline: Hotline, pbx: PbxSettings) -> str:
         "send_connected_line=no",
         "timers=no",
         "dtmf_mode=rfc4733",
+        "rtp_symmetric=yes",
         "trust_id_inbound=yes",
         f"media_address={pbx.sip_host}",
         "bind_rtp_to_media_address=yes",
@@ -130,7 +132,7 @@ def pjsip_conf(hotline: Hotline, pbx: PbxSettings) -> str:
 
 
 def rtp_conf(pbx: PbxSettings) -> str:
-    return _lines(HEADER, "[general]", f"rtpstart={pbx.rtp_start}", f"rtpend={pbx.rtp_end}")
+    return _lines(HEADER, "[general]", f"rtpstart={pbx.rtp_start}", f"rtpend={pbx.rtp_end}", "icesupport=no")
 
 
 def manager_conf(ami: AmiSettings) -> str:
@@ -141,6 +143,7 @@ def manager_conf(ami: AmiSettings) -> str:
         f"port={ami.port}",
         f"bindaddr={ami.host}",
         "timestampevents=yes",
+        "webenabled=no",
         "",
         f"[{ami.username}]",
         f"secret={ami.secret.get_secret_value()}",

@@ -165,13 +165,15 @@ class QueuePolicy(Strict):
         9, ge=5, le=9, description="penalty of a line with none of the queue's skill"
     )
     escalation: list[EscalationStep] = Field(min_length=1)
-    general_queue: Slug = "general"
+    general_queue: Slug = "hotline"
 
     @model_validator(mode="after")
     def _escalation_in_order(self) -> QueuePolicy:
         times = [s.after_seconds for s in self.escalation]
         if times != sorted(times) or len(set(times)) != len(times) or times[0] != 0:
             raise ValueError("escalation steps must start at after_seconds: 0 and strictly increase")
+        if self.general_queue == "general":
+            raise ValueError("general_queue cannot be 'general': it is queues.conf's settings section")
         penalties = [s.max_penalty for s in self.escalation]
         if penalties != sorted(penalties):
             raise ValueError("escalation max_penalty must never decrease (the pool only widens)")

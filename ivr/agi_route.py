@@ -12,8 +12,8 @@ from ivr.session import ChannelHungUp, Clock, run_ivr
 
 log = structlog.get_logger(__name__)
 
-# Asterisk's getdata plays a prompt list joined with '&' before reading digits.
-PROMPT_SEPARATOR = "&"
+# Any key interrupts an introductory prompt and counts as the first digit of the answer.
+ALL_KEYS = "0123456789*#"
 
 
 class AgiIvrChannel:
@@ -29,11 +29,30 @@ class AgiIvrChannel:
             raise ChannelHungUp from None
 
     async def read_digits(self, files: list[str], timeout_ms: int, max_digits: int) -> str | None:
+        """Play the prompts, any of them interruptible, then read up to ``max_digits`` digits.
+
+        GET DATA plays a single file (no '&' list), so the prompts before the
+        question are played with STREAM FILE and a key pressed there starts the answer.
+        """
         try:
-            result = await self._request.get_data(PROMPT_SEPARATOR.join(files), timeout_ms, max_digits)
+            for intro in files[:-1]:
+                first = await self._request.stream_file(intro, ALL_KEYS)
+                if first is not None:
+                    return await self._more_digits(first, timeout_ms, max_digits)
+            result = await self._request.get_data(files[-1], timeout_ms, max_digits)
         except AgiHangup:
             raise ChannelHungUp from None
         return None if result.timed_out or not result.digits else result.digits
+
+    async def _more_digits(self, first: str, timeout_ms: int, max_digits: int) -> str:
+        digits = first
+        while len(digits) < max_digits and digits[-1] != "#":
+            response = await self._request.command("WAIT FOR DIGIT", timeout_ms)
+            code = int(response.result) if response.result.lstrip("-").isdigit() else 0
+            if code <= 0:
+                break
+            digits += chr(code)
+        return digits.rstrip("#")
 
     async def set_variable(self, name: str, value: str) -> None:
         try:

@@ -119,7 +119,7 @@ async def run_ivr(channel: IvrChannel, hotline: Hotline, clock: Clock, caller_nu
             continue
         event = await _perform(channel, action)
         if event is not None:
-            log.debug("ivr.event", step=getattr(action, "step", None), event=type(event).__name__)
+            log.debug("ivr.event", step=getattr(action, "step", None), got=type(event).__name__)
             pending = machine.feed(event)
         if isinstance(event, Hangup):
             break
