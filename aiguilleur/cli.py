@@ -161,7 +161,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from aiguilleur.service import serve_until_stopped
 
     hotline = _hotline(settings)
-    return asyncio.run(_until_signal(lambda stop: serve_until_stopped(settings, hotline, stop)))
+    return asyncio.run(_until_signal(lambda stop: serve_until_stopped(settings, hotline, stop, record_ami=args.record_ami)))
 
 
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
@@ -249,6 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_migrate)
 
     p = sub.add_parser("serve", help="run the service (FastAGI + AMI + CDR writer)")
+    p.add_argument("--record-ami", type=Path, default=None, help="append the raw AMI stream to this file")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("up", help="everything for a demo: database, sandbox PBX, lines, service")

@@ -9,6 +9,7 @@ import asyncio
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import asyncpg
 import structlog
@@ -59,7 +60,7 @@ class Service:
         log.info("service.stopped", open_calls=self.correlator.open_calls())
 
 
-async def start_service(settings: Settings, hotline: Hotline) -> Service:
+async def start_service(settings: Settings, hotline: Hotline, *, record_ami: Path | None = None) -> Service:
     """Start every part; the caller awaits ``stop()``."""
     database = await resolve(settings.database_url, settings.state_dir)
     pool = await asyncpg.create_pool(database.url, min_size=1, max_size=4)
@@ -80,7 +81,7 @@ async def start_service(settings: Settings, hotline: Hotline) -> Service:
         for record in correlator.feed(event):
             writer.submit(record)
 
-    ami = AmiClient(settings.ami, on_event=on_event)
+    ami = AmiClient(settings.ami, on_event=on_event, record_to=record_ami)
     await ami.start()
 
     agi_app = AgiApplication()
@@ -95,8 +96,10 @@ async def start_service(settings: Settings, hotline: Hotline) -> Service:
     return Service(database, pool, writer, correlator, ami, agi_app, agi_server)
 
 
-async def serve_until_stopped(settings: Settings, hotline: Hotline, stop: asyncio.Event) -> None:
-    service = await start_service(settings, hotline)
+async def serve_until_stopped(
+    settings: Settings, hotline: Hotline, stop: asyncio.Event, *, record_ami: Path | None = None
+) -> None:
+    service = await start_service(settings, hotline, record_ami=record_ami)
     try:
         await stop.wait()
     finally:
