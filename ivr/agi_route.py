@@ -42,7 +42,8 @@ class AgiIvrChannel:
             result = await self._request.get_data(files[-1], timeout_ms, max_digits)
         except AgiHangup:
             raise ChannelHungUp from None
-        return None if result.timed_out or not result.digits else result.digits
+        # "200 result=9 (timeout)": digits typed, then the wait for more ran out. Still an answer.
+        return result.digits or None
 
     async def _more_digits(self, first: str, timeout_ms: int, max_digits: int) -> str:
         digits = first

@@ -59,19 +59,25 @@ def skill_of_queue(queue: str) -> str | None:
     return None
 
 
-def penalty_for(partner: Partner, skill: str | None, floor: int) -> int:
-    """Level 5 rings first (penalty 0); a line without the skill gets the floor penalty."""
+def penalty_for(partner: Partner, skill: str | None, best_level: int, floor: int) -> int:
+    """The best level present rings first (penalty 0); a line without the skill gets the floor."""
     if skill is None:
         return 0
     level = partner.skills.get(skill)
-    return floor if level is None else 5 - level
+    return floor if level is None else best_level - level
 
 
 def member_penalties(hotline: Hotline, queue: str) -> dict[str, int]:
-    """Each line's penalty in ``queue``; every line is a member so the pool can widen to all."""
+    """Each line's penalty in ``queue``; every line is a member so the pool can widen to all.
+
+    Penalties are relative to the best skill level any partner has for the queue, so
+    a queue whose best advisors are level 3 does not wait for the first escalation step.
+    """
     skill = skill_of_queue(queue)
     floor = hotline.queues.skill_penalty_floor
-    return {line: penalty_for(partner, skill, floor) for line, partner in hotline.lines()}
+    levels = [p.skills[skill] for p in hotline.partners if skill is not None and skill in p.skills]
+    best = max(levels, default=5)
+    return {line: penalty_for(partner, skill, best, floor) for line, partner in hotline.lines()}
 
 
 def decide(profile: CallerProfile, hotline: Hotline) -> RoutingDecision:

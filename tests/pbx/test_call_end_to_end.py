@@ -1,0 +1,159 @@
+"""A real SIP call through the sandbox Asterisk 22, our IVR and queues, into PostgreSQL.
+
+Real peers only: Asterisk 22 (sid chroot), SIPp callers (DTMF by SIP INFO and
+RFC 2833), one SIPp UAS answering for the 36 lines, the local PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import pytest
+import pytest_asyncio
+
+from aiguilleur.confgen import render
+from aiguilleur.service import Service, start_service
+from config.models import Hotline
+from config.settings import AmiSettings, FastAgiSettings, PbxSettings, Settings
+from ivr.fastagi import stop as stop_fastagi
+from ivr.prompt_audio import generate as generate_prompts
+from ivr.prompts import SOUNDS_SUBDIR, catalogue
+from sandbox.pbx import SandboxPbx, default_cache_dir, ensure_root
+from sandbox.sipp import AgentsUas, CallScript, free_udp_port, run_calls
+from tests.conftest import recreate_database
+
+pytestmark = [pytest.mark.pbx, pytest.mark.asyncio(loop_scope="module")]
+
+
+def free_tcp_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    pbx: SandboxPbx
+    service: Service
+    hotline: Hotline
+
+
+@pytest.fixture(scope="module")
+def pbx_and_lines(hotline: Hotline, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, SandboxPbx]]:
+    work = tmp_path_factory.mktemp("e2e")
+    settings = Settings(
+        database_url=os.environ.get("AIGUILLEUR_TEST_DATABASE_URL")
+        or "postgresql://postgres@127.0.0.1:5432/aiguilleur_test",
+        state_dir=work,
+        pbx=PbxSettings(sip_port=free_udp_port(), line_contact_port=free_udp_port(),
+                        rtp_start=32000, rtp_end=32999),
+        ami=AmiSettings(port=free_tcp_port(), ping_interval=1, pong_timeout=2),
+        fastagi=FastAgiSettings(port=free_tcp_port()),
+    )
+    conf_dir = work / "asterisk_conf"
+    conf_dir.mkdir()
+    for name, text in render(hotline, settings.pbx, settings.ami, settings.fastagi).items():
+        (conf_dir / name).write_text(text, encoding="utf-8")
+    generate_prompts(catalogue(hotline.menu), work / "prompts")
+    pbx = SandboxPbx(ensure_root(default_cache_dir()), f"e2e-{os.getpid()}", conf_dir)
+    pbx.install_sounds(work / "prompts", SOUNDS_SUBDIR)
+    assert settings.pbx.line_contact_port is not None
+    agents = AgentsUas(settings.pbx.line_contact_port, ring_ms=300, talk_ms=3000)
+    with pbx, agents:
+        yield settings, pbx
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def stack(pbx_and_lines: tuple[Settings, SandboxPbx], hotline: Hotline) -> AsyncIterator[Stack]:
+    settings, pbx = pbx_and_lines
+    assert settings.database_url is not None
+    await recreate_database(settings.database_url)
+    service = await start_service(settings, hotline)
+    try:
+        await service.ami.wait_ready(timeout=15)
+        yield Stack(settings, pbx, service, hotline)
+    finally:
+        await service.stop()
+
+
+async def call(stack: Stack, *scripts: CallScript) -> None:
+    result = await asyncio.to_thread(
+        run_calls, list(scripts), port=stack.settings.pbx.sip_port, number=stack.hotline.number, timeout_s=90
+    )
+    assert result.ok, result.describe()
+
+
+async def records_for(stack: Stack, numbers: list[str], timeout: float = 20.0) -> dict[str, asyncpg.Record]:
+    """Wait until every caller number has its record (the writer is asynchronous)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    assert stack.settings.database_url is not None
+    conn = await asyncpg.connect(stack.settings.database_url)
+    try:
+        while True:
+            rows = await conn.fetch("SELECT * FROM cdr WHERE src = ANY($1::text[])", numbers)
+            found = {r["src"]: r for r in rows}
+            if len(found) == len(numbers) or asyncio.get_running_loop().time() > deadline:
+                return found
+            await asyncio.sleep(0.3)
+    finally:
+        await conn.close()
+
+
+async def test_callers_are_sorted_queued_answered_and_recorded(stack: Stack) -> None:
+    await call(
+        stack,
+        CallScript(digits=["1", "2", "2", "59"], dtmf="info", caller_number="0320000001", hold_after_ms=5000),
+        CallScript(digits=["2", "1", "3", "62"], dtmf="rfc2833", caller_number="0320000002", hold_after_ms=5000),
+        CallScript(digits=["3", "0"], dtmf="info", caller_number="0320000003", hold_after_ms=5000),
+        CallScript(digits=["1"], dtmf="info", caller_number="0320000004", hangup_early_after_ms=4500),
+    )
+    rows = await records_for(stack, ["0320000001", "0320000002", "0320000003", "0320000004"])
+
+    crafts = rows["0320000001"]  # SIP INFO: creation, crafts, 1-9, Nord -> CMA
+    assert (crafts["need"], crafts["sector"], crafts["size"], crafts["departement"]) == (
+        "creation", "crafts", "micro", "nord")
+    assert crafts["ivr_exit"] == "completed" and crafts["queue"] == "sector-crafts"
+    assert crafts["outcome"] == "answered" and crafts["partner"] == "cma" and crafts["line"].startswith("cma-")
+    assert crafts["talk_seconds"] >= 2 and crafts["wait_seconds"] is not None
+    assert crafts["disposition"] == "ANSWERED" and crafts["linkedid"] == crafts["uniqueid"]
+
+    commerce = rows["0320000002"]  # RFC 2833: difficulty, commerce, 10-49, Pas-de-Calais -> CCI
+    assert (commerce["need"], commerce["sector"], commerce["size"], commerce["departement"]) == (
+        "difficulty", "commerce", "small", "pas_de_calais")
+    assert commerce["queue"] == "sector-commerce" and commerce["partner"] == "cci"
+    assert commerce["outcome"] == "answered"
+
+    advisor = rows["0320000003"]  # "0" on the second step: an advisor, with what is known
+    assert advisor["ivr_exit"] == "advisor" and advisor["need"] == "other" and advisor["sector"] is None
+    assert advisor["queue"] == "hotline" and advisor["outcome"] == "answered"
+
+    gone = rows["0320000004"]  # hung up during the menu
+    assert gone["outcome"] == "abandoned_in_ivr" and gone["queue"] is None and gone["answer"] is None
+
+
+async def test_hostile_caller_id_is_recorded_as_data(stack: Stack) -> None:
+    name = 'x" <sip:evil@h>\\ ${SHELL(id)}; DROP TABLE cdr; -- <script>'
+    await call(stack, CallScript(digits=["1", "5", "1", "9"], caller_number="0320000005", caller_name=name,
+                                 hold_after_ms=12000))
+    rows = await records_for(stack, ["0320000005"])
+    row = rows["0320000005"]
+    assert row["sector"] == "liberal" and row["outcome"] == "answered"
+    assert "${SHELL(id)}" in row["clid"]  # kept as text, never evaluated
+
+
+async def test_service_down_still_answers_the_caller_and_marks_it_degraded(stack: Stack) -> None:
+    # Last in the module: the FastAGI server is stopped, the AMI follower keeps writing records.
+    await stop_fastagi(stack.service.agi_server, stack.service.agi_app)
+    await call(stack, CallScript(digits=["1"], caller_number="0320000006", hold_after_ms=4000))
+    rows = await records_for(stack, ["0320000006"])
+    row = rows["0320000006"]
+    assert row["degraded"] and row["ivr_exit"] == "degraded"
+    assert row["queue"] == "hotline" and row["outcome"] == "answered"
