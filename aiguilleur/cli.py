@@ -161,7 +161,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from aiguilleur.service import serve_until_stopped
 
     hotline = _hotline(settings)
-    return asyncio.run(_until_signal(lambda stop: serve_until_stopped(settings, hotline, stop, record_ami=args.record_ami)))
+    record: Path | None = args.record_ami
+    return asyncio.run(_until_signal(lambda stop: serve_until_stopped(settings, hotline, stop, record_ami=record)))
 
 
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
@@ -204,9 +205,8 @@ def cmd_call(settings: Settings, args: argparse.Namespace) -> int:
         hold_after_ms=args.hold * 1000,
     )
     result = run_calls([script], port=settings.pbx.sip_port, number=hotline.number)
-    _out(f"calls: {result.successful} successful, {result.failed} failed")
-    if result.failed:
-        _out(result.error_tail)
+    _out(result.describe())
+    if not result.ok:
         return 1
     _out("see the call record: make cdr   (or: aiguilleur cdr)")
     return 0

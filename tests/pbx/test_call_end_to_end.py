@@ -11,7 +11,6 @@ import os
 import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import asyncpg
 import pytest
@@ -91,9 +90,9 @@ async def call(stack: Stack, *scripts: CallScript) -> None:
     assert result.ok, result.describe()
 
 
-async def records_for(stack: Stack, numbers: list[str], timeout: float = 20.0) -> dict[str, asyncpg.Record]:
+async def records_for(stack: Stack, numbers: list[str], wait_s: float = 20.0) -> dict[str, asyncpg.Record]:
     """Wait until every caller number has its record (the writer is asynchronous)."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + wait_s
     assert stack.settings.database_url is not None
     conn = await asyncpg.connect(stack.settings.database_url)
     try:
