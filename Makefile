@@ -37,7 +37,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 bench: $(STAMP)
-	$(BIN)/python -m bench.fastagi_bench
+	mkdir -p var && $(BIN)/python -m bench.fastagi_bench --route bench.ivr_route:route --json var/bench-fastagi.json
 
 call: $(STAMP)
 	$(BIN)/aiguilleur call

