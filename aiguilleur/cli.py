@@ -17,7 +17,7 @@ from pathlib import Path
 import asyncpg
 import structlog
 
-from aiguilleur import confgen
+from aiguilleur import cli_report, confgen
 from aiguilleur.database import resolve
 from aiguilleur.logs import configure
 from cdr.migrate import current_version, migrate
@@ -96,7 +96,7 @@ def cmd_conf_check(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_prompts(settings: Settings, args: argparse.Namespace) -> int:
     hotline = _hotline(settings)
     out = settings.state_dir / "prompts"
-    changed = generate_prompts(catalogue(hotline.menu), out, settings.state_dir / "recordings")
+    changed = generate_prompts(catalogue(hotline), out, settings.state_dir / "recordings")
     _out(f"{len(changed)} prompt(s) generated in {out}" + (f": {', '.join(changed)}" if changed else ""))
     if args.install:
         from sandbox.pbx import SandboxPbx, default_cache_dir, ensure_root
@@ -272,6 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("cdr", help="show the latest call records")
     p.add_argument("--last", type=int, default=20)
     p.set_defaults(func=cmd_cdr)
+
+    cli_report.register(sub)
     return parser
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import asyncpg
 import structlog
 
+from aiguilleur.caller_history import CallerHistory
 from aiguilleur.database import Database, resolve
 from cdr.correlator import CdrCorrelator
 from cdr.migrate import migrate
@@ -85,7 +86,14 @@ async def start_service(settings: Settings, hotline: Hotline, *, record_ami: Pat
     await ami.start()
 
     agi_app = AgiApplication()
-    agi_app.add_route("ivr", make_route(hotline, make_clock(settings.now)))
+    history = CallerHistory(pool, hotline.menu.repeat_days)
+    agi_app.add_route(
+        "ivr",
+        make_route(
+            hotline, make_clock(settings.now),
+            recent_partner=history.recent_partner, on_callback=history.store_callback,
+        ),
+    )
     agi_server = await serve(agi_app, settings.fastagi.host, settings.fastagi.port)
     log.info(
         "service.started",

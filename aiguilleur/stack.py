@@ -35,7 +35,7 @@ async def run_stack(settings: Settings, hotline: Hotline, stop: asyncio.Event) -
     async with AsyncExitStack() as stack:
         prompts_dir = settings.state_dir / "prompts"
         changed = await asyncio.to_thread(
-            generate_prompts, catalogue(hotline.menu), prompts_dir, settings.state_dir / "recordings"
+            generate_prompts, catalogue(hotline), prompts_dir, settings.state_dir / "recordings"
         )
         log.info("prompts.ready", regenerated=len(changed))
 

@@ -121,6 +121,15 @@ class Menu(Strict):
     no_input: str
     goodbye: str
     to_advisor: str
+    next_opening: str = Field("Nous rouvrirons", description="said before the next opening date and time")
+    callback_offer: str = "Pour être rappelé dès l'ouverture, tapez 1."
+    callback_recorded: str = "Votre demande de rappel est enregistrée. Un conseiller vous rappellera."
+    repeat_offer: str = Field(
+        "Vous nous avez appelés récemment et avez été mis en relation avec {partner}. "
+        "Pour parler de nouveau à cette structure, tapez 1. Sinon, tapez 2.",
+        description="offered to a caller who called in the last repeat_days; {partner} is the partner's name",
+    )
+    repeat_days: int = Field(8, ge=0, le=90, description="0 turns repeat-caller recognition off")
     steps: list[MenuStep] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -144,6 +153,7 @@ class Partner(Strict):
     lines: int = Field(ge=1, le=99, description="number of softphone lines (advisors)")
     skills: dict[str, SkillLevel] = {}
     wrapup_seconds: int = Field(10, ge=0, le=600)
+    spoken_name: str | None = Field(None, description="how the IVR says the partner's name; defaults to name")
 
     def line_ids(self) -> list[str]:
         return [f"{self.id}-{n:02d}" for n in range(1, self.lines + 1)]

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Awaitable, Callable, Mapping
 
 import structlog
 
 from config.models import Hotline
 from ivr.fastagi import AgiHangup, AgiRequest
-from ivr.session import ChannelHungUp, Clock, run_ivr
+from ivr.session import (
+    CallbackSink,
+    ChannelHungUp,
+    Clock,
+    RecentPartner,
+    drop_callback,
+    no_recent_partner,
+    run_ivr,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -22,9 +31,9 @@ class AgiIvrChannel:
     def __init__(self, request: AgiRequest) -> None:
         self._request = request
 
-    async def stream_file(self, file: str) -> None:
+    async def stream_file(self, file: str, interruptible: bool = False) -> str | None:
         try:
-            await self._request.stream_file(file)
+            return await self._request.stream_file(file, ALL_KEYS if interruptible else "")
         except AgiHangup:
             raise ChannelHungUp from None
 
@@ -45,6 +54,12 @@ class AgiIvrChannel:
         # "200 result=9 (timeout)": digits typed, then the wait for more ran out. Still an answer.
         return result.digits or None
 
+    async def more_digits(self, first: str, timeout_ms: int, max_digits: int) -> str:
+        try:
+            return await self._more_digits(first, timeout_ms, max_digits)
+        except AgiHangup:
+            raise ChannelHungUp from None
+
     async def _more_digits(self, first: str, timeout_ms: int, max_digits: int) -> str:
         digits = first
         while len(digits) < max_digits and digits[-1] != "#":
@@ -54,6 +69,15 @@ class AgiIvrChannel:
                 break
             digits += chr(code)
         return digits.rstrip("#")
+
+    async def say_datetime(self, at: dt.datetime, fmt: str, timezone: str, interruptible: bool = False) -> str | None:
+        try:
+            keys = ALL_KEYS if interruptible else ""
+            response = await self._request.command("SAY DATETIME", int(at.timestamp()), keys, fmt, timezone)
+        except AgiHangup:
+            raise ChannelHungUp from None
+        code = int(response.result) if response.result.lstrip("-").isdigit() else 0
+        return chr(code) if code > 0 else None
 
     async def set_variable(self, name: str, value: str) -> None:
         try:
@@ -68,13 +92,23 @@ class AgiIvrChannel:
             raise ChannelHungUp from None
 
 
-def make_route(hotline: Hotline, clock: Clock) -> Callable[[AgiRequest], Awaitable[None]]:
+def make_route(
+    hotline: Hotline,
+    clock: Clock,
+    *,
+    recent_partner: RecentPartner = no_recent_partner,
+    on_callback: CallbackSink = drop_callback,
+) -> Callable[[AgiRequest], Awaitable[None]]:
     """The coroutine panoramisk calls for each ``agi://.../ivr`` session."""
 
     async def ivr(request: AgiRequest) -> None:
         # The caller number is untrusted text: used as data only, never in a command.
         caller_number = request.headers.get("agi_callerid", "")
         log.info("ivr.call", caller=caller_number)
-        await run_ivr(AgiIvrChannel(request), hotline, clock, caller_number)
+        await run_ivr(
+            AgiIvrChannel(request), hotline, clock, caller_number,
+            linkedid=request.linkedid or request.uniqueid or "",
+            recent_partner=recent_partner, on_callback=on_callback,
+        )
 
     return ivr

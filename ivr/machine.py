@@ -1,7 +1,10 @@
 """The IVR menu as a pure state machine: events in, actions out, no sockets.
 
 Rules (the caller's side of a well-run public line):
-- Closed (hours, holiday, closure): say so, say goodbye, hang up.
+- Closed (hours, holiday, closure): say the hours and the next opening, offer a
+  callback (one key, one try), say goodbye, hang up.
+- A caller recognised from a recent call is first offered the same partner
+  (1: yes, anything else: the normal menu).
 - Each step asks once and reads digits; ``0`` reaches an advisor with what is
   known so far; ``*`` repeats the step.
 - A timeout or an invalid answer costs a try; after the step's last try the
@@ -14,6 +17,7 @@ Rules (the caller's side of a well-run public line):
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -48,6 +52,13 @@ class Play:
 
 
 @dataclass(frozen=True)
+class SayDateTime:
+    """Say a date and time (Asterisk's own French number and date sounds)."""
+
+    at: dt.datetime
+
+
+@dataclass(frozen=True)
 class Ask:
     """Play ``prompts`` (interruptible) then read up to ``max_digits`` digits."""
 
@@ -66,13 +77,16 @@ class Finish:
     route: bool
     steps_taken: int
     retries: int
+    callback: bool = False
+    partner: str | None = None
 
 
-Action = Play | Ask | Finish
+Action = Play | SayDateTime | Ask | Finish
 
 
 class ExitReason(StrEnum):
     COMPLETED = "completed"
+    SAME_PARTNER = "same_partner"
     ADVISOR = "advisor"
     CLOSED = "closed"
     NO_INPUT = "no_input"
@@ -85,12 +99,24 @@ def step_prompt(step_id: str) -> str:
     return f"step-{step_id}"
 
 
+def repeat_prompt(partner_id: str) -> str:
+    """The prompt id offering a recent caller the same partner."""
+    return f"repeat-{partner_id}"
+
+
+CALLBACK_STEP = "callback"
+REPEAT_STEP = "repeat"
+YES = "1"
+
+
 @dataclass
 class MenuMachine:
     """One caller's walk through the menu."""
 
     menu: Menu
     is_open: bool = True
+    next_opening: dt.datetime | None = None
+    repeat_partner: str | None = None
     answers: dict[str, str] = field(default_factory=dict)
     finished: Finish | None = None
     _index: int = 0
@@ -99,17 +125,52 @@ class MenuMachine:
     _timeouts_on_step: int = 0
     _steps_taken: int = 0
     _retries: int = 0
+    _phase: str = "menu"
 
     def start(self) -> list[Action]:
         """The first actions of the call."""
         if not self.is_open:
-            return [Play("closed"), Play("goodbye"), self._finish(ExitReason.CLOSED, route=False)]
+            self._phase = CALLBACK_STEP
+            actions: list[Action] = [Play("closed")]
+            if self.next_opening is not None:
+                actions += [Play("next_opening"), SayDateTime(self.next_opening)]
+            return [*actions, self._offer(CALLBACK_STEP, ("callback_offer",))]
+        if self.repeat_partner is not None:
+            self._phase = REPEAT_STEP
+            return [self._offer(REPEAT_STEP, ("welcome", repeat_prompt(self.repeat_partner)))]
         return [self._ask(with_welcome=True)]
+
+    def _offer(self, step: str, prompts: tuple[str, ...]) -> Ask:
+        self._steps_taken += 1
+        return Ask(step, prompts, int(self.menu.timeout_seconds * 1000), 1)
+
+    def _feed_offer(self, event: Event) -> list[Action]:
+        """Callback and same-partner offers: one key, one try, never a loop."""
+        accepted = isinstance(event, Digits) and event.value == YES
+        if self._phase == CALLBACK_STEP:
+            if accepted:
+                return [Play("callback_recorded"), Play("goodbye"),
+                        self._finish(ExitReason.CLOSED, route=False, callback=True)]
+            if isinstance(event, Hangup):
+                return [self._finish(ExitReason.CLOSED, route=False)]
+            return [Play("goodbye"), self._finish(ExitReason.CLOSED, route=False)]
+        # Same-partner offer to a recent caller.
+        if isinstance(event, Hangup):
+            return [self._finish(ExitReason.HANGUP, route=False)]
+        if accepted:
+            return [Play("to_advisor"),
+                    self._finish(ExitReason.SAME_PARTNER, route=True, partner=self.repeat_partner)]
+        if isinstance(event, Digits) and event.value == self.menu.advisor_digit:
+            return [Play("to_advisor"), self._finish(ExitReason.ADVISOR, route=True)]
+        self._phase = "menu"
+        return [self._ask()]
 
     def feed(self, event: Event) -> list[Action]:
         """Advance on one event; after ``Finish`` every further event is ignored."""
         if self.finished is not None:
             return []
+        if self._phase != "menu":
+            return self._feed_offer(event)
         if isinstance(event, Hangup):
             return [self._finish(ExitReason.HANGUP, route=False)]
         step = self._step
@@ -164,12 +225,16 @@ class MenuMachine:
             return [self._finish(ExitReason.COMPLETED, route=True)]
         return [self._ask()]
 
-    def _finish(self, reason: ExitReason, *, route: bool) -> Finish:
+    def _finish(
+        self, reason: ExitReason, *, route: bool, callback: bool = False, partner: str | None = None
+    ) -> Finish:
         self.finished = Finish(
             exit_reason=reason.value,
             answers=dict(self.answers),
             route=route,
             steps_taken=self._steps_taken,
             retries=self._retries,
+            callback=callback,
+            partner=partner,
         )
         return self.finished

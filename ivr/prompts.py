@@ -6,14 +6,17 @@ installed under Asterisk's French sounds as ``aiguilleur/<id>``.
 
 from __future__ import annotations
 
-from config.models import Menu
-from ivr.machine import step_prompt
+import datetime as dt
+
+from config.models import Hotline
+from ivr.machine import repeat_prompt, step_prompt
 
 SOUNDS_SUBDIR = "aiguilleur"
 
 
-def catalogue(menu: Menu) -> dict[str, str]:
+def catalogue(hotline: Hotline) -> dict[str, str]:
     """Prompt id -> French text."""
+    menu = hotline.menu
     texts = {
         "welcome": menu.welcome,
         "closed": menu.closed,
@@ -21,10 +24,21 @@ def catalogue(menu: Menu) -> dict[str, str]:
         "no_input": menu.no_input,
         "goodbye": menu.goodbye,
         "to_advisor": menu.to_advisor,
+        "next_opening": menu.next_opening,
+        "callback_offer": menu.callback_offer,
+        "callback_recorded": menu.callback_recorded,
     }
     for step in menu.steps:
         texts[step_prompt(step.id)] = step.prompt
+    for partner in hotline.partners:
+        texts[repeat_prompt(partner.id)] = menu.repeat_offer.format(partner=partner.spoken_name or partner.name)
     return texts
+
+
+def say_datetime_format(at: dt.datetime) -> str:
+    """Asterisk SAY DATETIME format in French: "lundi 24 novembre à 8 heures [30]"."""
+    hour = "'digits/at' H 'digits/oclock'"
+    return f"Ad B {hour}" + (" M" if at.minute else "")
 
 
 def sound_name(prompt_id: str) -> str:

@@ -9,15 +9,17 @@ slugs and numbers.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 import structlog
 
 from config.models import Hotline
 from ivr.hours import state_at
-from ivr.machine import Action, Ask, Digits, Event, Finish, Hangup, MenuMachine, Play, Timeout
-from ivr.prompts import sound_name
+from ivr.machine import Action, Ask, Digits, Event, Finish, Hangup, MenuMachine, Play, SayDateTime, Timeout
+from ivr.prompts import say_datetime_format, sound_name
 from routing.router import CallerProfile, RoutingDecision, decide
 
 log = structlog.get_logger(__name__)
@@ -33,15 +35,46 @@ class ChannelHungUp(Exception):
 class IvrChannel(Protocol):
     """What the IVR needs from an AGI channel (implemented by the FastAGI adapter)."""
 
-    async def stream_file(self, file: str) -> None: ...
+    async def stream_file(self, file: str, interruptible: bool = False) -> str | None:
+        """Play ``file``; with ``interruptible``, return the key that stopped it."""
+        ...
 
     async def read_digits(self, files: list[str], timeout_ms: int, max_digits: int) -> str | None:
         """Play ``files`` (interruptible) and read digits; None on timeout."""
         ...
 
+    async def more_digits(self, first: str, timeout_ms: int, max_digits: int) -> str:
+        """Complete an answer whose first key stopped a prompt."""
+        ...
+
+    async def say_datetime(self, at: dt.datetime, fmt: str, timezone: str, interruptible: bool = False) -> str | None:
+        ...
+
     async def set_variable(self, name: str, value: str) -> None: ...
 
     async def user_event(self, name: str, fields: Mapping[str, str]) -> None: ...
+
+
+@dataclass(frozen=True)
+class CallbackRequest:
+    """A caller who asked, while the line was closed, to be called back."""
+
+    linkedid: str
+    caller_number: str
+    requested_at: dt.datetime
+    next_opening: dt.datetime | None
+
+
+RecentPartner = Callable[[str], Awaitable[str | None]]
+CallbackSink = Callable[[CallbackRequest], Awaitable[None]]
+
+
+async def no_recent_partner(caller_number: str) -> str | None:
+    return None
+
+
+async def drop_callback(request: CallbackRequest) -> None:
+    log.warning("ivr.callback_not_stored", caller=request.caller_number)
 
 
 def profile_from(finish: Finish, caller_number: str) -> CallerProfile:
@@ -53,6 +86,7 @@ def profile_from(finish: Finish, caller_number: str) -> CallerProfile:
         size=answers.get("size"),
         departement=answers.get("departement"),
         ivr_exit=finish.exit_reason,
+        partner=finish.partner,
     )
 
 
@@ -64,6 +98,10 @@ def channel_variables(finish: Finish, decision: RoutingDecision | None, hotline:
         "AIGUILLEUR_RETRIES": str(finish.retries),
         **{f"AIGUILLEUR_{k.upper()}": v for k, v in finish.answers.items()},
     }
+    if finish.partner is not None:
+        values["AIGUILLEUR_PARTNER"] = finish.partner
+    if finish.callback:
+        values["AIGUILLEUR_CALLBACK"] = "1"
     if decision is None:
         values["AIGUILLEUR_ACTION"] = "hangup"
         return values
@@ -89,27 +127,55 @@ def ivr_event_fields(finish: Finish, decision: RoutingDecision | None, open_reas
         "Hours": open_reason,
         **{k.capitalize(): v for k, v in finish.answers.items()},
     }
+    if finish.partner is not None:
+        fields["Partner"] = finish.partner
+    if finish.callback:
+        fields["Callback"] = "1"
     if decision is not None:
         fields.update(Queue=decision.queue, RuleVersion=str(decision.rule_version))
     return fields
 
 
-async def _perform(channel: IvrChannel, action: Play | Ask) -> Event | None:
+async def _perform(
+    channel: IvrChannel, action: Play | SayDateTime | Ask, next_ask: Ask | None, timezone: str
+) -> Event | None:
+    """Carry out one action; a key pressed during a message that leads to a question answers it."""
     try:
+        key: str | None = None
         if isinstance(action, Play):
-            await channel.stream_file(sound_name(action.prompt))
+            key = await channel.stream_file(sound_name(action.prompt), interruptible=next_ask is not None)
+        elif isinstance(action, SayDateTime):
+            local = action.at.astimezone(ZoneInfo(timezone))
+            key = await channel.say_datetime(action.at, say_datetime_format(local), timezone,
+                                             interruptible=next_ask is not None)
+        else:
+            files = [sound_name(p) for p in action.prompts]
+            digits = await channel.read_digits(files, action.timeout_ms, action.max_digits)
+            return Timeout() if not digits else Digits(digits)
+        if key is None or next_ask is None:
             return None
-        files = [sound_name(p) for p in action.prompts]
-        digits = await channel.read_digits(files, action.timeout_ms, action.max_digits)
+        return Digits(await channel.more_digits(key, next_ask.timeout_ms, next_ask.max_digits))
     except ChannelHungUp:
         return Hangup()
-    return Timeout() if not digits else Digits(digits)
 
 
-async def run_ivr(channel: IvrChannel, hotline: Hotline, clock: Clock, caller_number: str) -> Finish:
+async def run_ivr(
+    channel: IvrChannel,
+    hotline: Hotline,
+    clock: Clock,
+    caller_number: str,
+    *,
+    linkedid: str = "",
+    recent_partner: RecentPartner = no_recent_partner,
+    on_callback: CallbackSink = drop_callback,
+) -> Finish:
     """Walk the caller through the menu, then set the routing variables for the dialplan."""
-    opening = state_at(hotline.hours, clock())
-    machine = MenuMachine(hotline.menu, is_open=opening.open)
+    now = clock()
+    opening = state_at(hotline.hours, now)
+    partner = await recent_partner(caller_number) if opening.open and hotline.menu.repeat_days else None
+    machine = MenuMachine(
+        hotline.menu, is_open=opening.open, next_opening=opening.next_opening, repeat_partner=partner
+    )
     pending: list[Action] = machine.start()
     while machine.finished is None or pending:
         if not pending:
@@ -117,7 +183,8 @@ async def run_ivr(channel: IvrChannel, hotline: Hotline, clock: Clock, caller_nu
         action = pending.pop(0)
         if isinstance(action, Finish):
             continue
-        event = await _perform(channel, action)
+        next_ask = next((a for a in pending if isinstance(a, Ask)), None)
+        event = await _perform(channel, action, next_ask, hotline.hours.timezone)
         if event is not None:
             log.debug("ivr.event", step=getattr(action, "step", None), got=type(event).__name__)
             pending = machine.feed(event)
@@ -131,6 +198,8 @@ async def run_ivr(channel: IvrChannel, hotline: Hotline, clock: Clock, caller_nu
         "ivr.finished", exit=finish.exit_reason, answers=finish.answers,
         queue=decision.queue if decision else None, hours=opening.reason,
     )
+    if finish.callback:
+        await on_callback(CallbackRequest(linkedid, caller_number, now, opening.next_opening))
     if finish.exit_reason == "hangup":
         return finish
     try:

@@ -14,6 +14,8 @@ from config.models import Hotline, Partner
 
 QUEUE_RULE = "escalation"
 SECTOR_QUEUE_PREFIX = "sector-"
+PARTNER_QUEUE_PREFIX = "partner-"
+REPEAT_CALLER_PRIORITY = 1
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,7 @@ class CallerProfile:
     size: str | None = None
     departement: str | None = None
     ivr_exit: str = "completed"
+    partner: str | None = None  # a recent caller who asked for the same partner again
 
     def answers(self) -> dict[str, str]:
         values = {
@@ -47,9 +50,13 @@ class RoutingDecision:
 
 
 def queue_names(hotline: Hotline) -> list[str]:
-    """Every queue the hotline needs: one per business sector, plus the general queue."""
+    """Every queue: the general one, one per business sector, one per partner (recent callers)."""
     sectors = [o.value for o in hotline.menu.step("sector").options]
-    return [hotline.queues.general_queue, *(SECTOR_QUEUE_PREFIX + s for s in sectors)]
+    return [
+        hotline.queues.general_queue,
+        *(SECTOR_QUEUE_PREFIX + s for s in sectors),
+        *(PARTNER_QUEUE_PREFIX + p.id for p in hotline.partners),
+    ]
 
 
 def skill_of_queue(queue: str) -> str | None:
@@ -73,8 +80,11 @@ def member_penalties(hotline: Hotline, queue: str) -> dict[str, int]:
     Penalties are relative to the best skill level any partner has for the queue, so
     a queue whose best advisors are level 3 does not wait for the first escalation step.
     """
-    skill = skill_of_queue(queue)
     floor = hotline.queues.skill_penalty_floor
+    if queue.startswith(PARTNER_QUEUE_PREFIX):
+        wanted = queue.removeprefix(PARTNER_QUEUE_PREFIX)
+        return {line: 0 if partner.id == wanted else floor for line, partner in hotline.lines()}
+    skill = skill_of_queue(queue)
     levels = [p.skills[skill] for p in hotline.partners if skill is not None and skill in p.skills]
     best = max(levels, default=5)
     return {line: penalty_for(partner, skill, best, floor) for line, partner in hotline.lines()}
@@ -83,6 +93,15 @@ def member_penalties(hotline: Hotline, queue: str) -> dict[str, int]:
 def decide(profile: CallerProfile, hotline: Hotline) -> RoutingDecision:
     """Choose the queue for a caller: their sector's queue, else the general one."""
     policy = hotline.queues
+    if profile.partner is not None and any(p.id == profile.partner for p in hotline.partners):
+        return RoutingDecision(
+            queue=PARTNER_QUEUE_PREFIX + profile.partner,
+            priority=REPEAT_CALLER_PRIORITY,
+            max_wait_seconds=policy.max_wait_seconds,
+            queue_rule=QUEUE_RULE,
+            reason=f"same partner as a recent call: {profile.partner}",
+            rule_version=hotline.version,
+        )
     if profile.sector is not None and SECTOR_QUEUE_PREFIX + profile.sector in queue_names(hotline):
         queue = SECTOR_QUEUE_PREFIX + profile.sector
         reason = f"sector:{profile.sector}"

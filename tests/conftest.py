@@ -62,6 +62,15 @@ async def recreate_database(url: str) -> None:
         await conn.close()
 
 
+async def drop_database(url: str) -> None:
+    server, _, name = url.rpartition("/")
+    conn = await asyncpg.connect(f"{server}/postgres")
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
 @pytest.fixture
 async def empty_db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
     """A connection to a freshly created, empty test database."""

@@ -7,8 +7,10 @@ RFC 2833), one SIPp UAS answering for the 36 lines, the local PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import socket
+import wave
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
@@ -16,16 +18,18 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
+from aiguilleur.caller_history import CallerHistory
 from aiguilleur.confgen import render
-from aiguilleur.service import Service, start_service
+from aiguilleur.service import Service, make_clock, start_service
 from config.models import Hotline
 from config.settings import AmiSettings, FastAgiSettings, PbxSettings, Settings
+from ivr.agi_route import make_route
 from ivr.fastagi import stop as stop_fastagi
 from ivr.prompt_audio import generate as generate_prompts
 from ivr.prompts import SOUNDS_SUBDIR, catalogue
 from sandbox.pbx import SandboxPbx, default_cache_dir, ensure_root
 from sandbox.sipp import AgentsUas, CallScript, free_udp_port, run_calls
-from tests.conftest import recreate_database
+from tests.conftest import drop_database, recreate_database
 
 pytestmark = [pytest.mark.pbx, pytest.mark.asyncio(loop_scope="module")]
 
@@ -49,8 +53,8 @@ class Stack:
 def pbx_and_lines(hotline: Hotline, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, SandboxPbx]]:
     work = tmp_path_factory.mktemp("e2e")
     settings = Settings(
-        database_url=os.environ.get("AIGUILLEUR_TEST_DATABASE_URL")
-        or "postgresql://postgres@127.0.0.1:5432/aiguilleur_test",
+        # Its own database: the db tier recreates aiguilleur_test, maybe at the same time.
+        database_url=f"postgresql://postgres@127.0.0.1:5432/aiguilleur_e2e_{os.getpid()}",
         state_dir=work,
         pbx=PbxSettings(sip_port=free_udp_port(), line_contact_port=free_udp_port(),
                         rtp_start=32000, rtp_end=32999),
@@ -61,7 +65,7 @@ def pbx_and_lines(hotline: Hotline, tmp_path_factory: pytest.TempPathFactory) ->
     conf_dir.mkdir()
     for name, text in render(hotline, settings.pbx, settings.ami, settings.fastagi).items():
         (conf_dir / name).write_text(text, encoding="utf-8")
-    generate_prompts(catalogue(hotline.menu), work / "prompts")
+    generate_prompts(catalogue(hotline), work / "prompts")
     pbx = SandboxPbx(ensure_root(default_cache_dir()), f"e2e-{os.getpid()}", conf_dir)
     pbx.install_sounds(work / "prompts", SOUNDS_SUBDIR)
     assert settings.pbx.line_contact_port is not None
@@ -81,6 +85,7 @@ async def stack(pbx_and_lines: tuple[Settings, SandboxPbx], hotline: Hotline) ->
         yield Stack(settings, pbx, service, hotline)
     finally:
         await service.stop()
+        await drop_database(settings.database_url)
 
 
 async def call(stack: Stack, *scripts: CallScript) -> None:
@@ -146,6 +151,71 @@ async def test_hostile_caller_id_is_recorded_as_data(stack: Stack) -> None:
     row = rows["0320000005"]
     assert row["sector"] == "liberal" and row["outcome"] == "answered"
     assert "${SHELL(id)}" in row["clid"]  # kept as text, never evaluated
+
+
+def set_clock(stack: Stack, now: str) -> None:
+    """Inject the IVR's clock the way an operator does: AIGUILLEUR_NOW -> make_clock."""
+    history = CallerHistory(stack.service.pool, stack.hotline.menu.repeat_days)
+    app = stack.service.agi_app
+    app.del_route("ivr")
+    app.add_route("ivr", make_route(stack.hotline, make_clock(now), recent_partner=history.recent_partner,
+                                    on_callback=history.store_callback))
+
+
+def prompt_ms(stack: Stack, *names: str) -> int:
+    total = 0.0
+    for name in names:
+        with wave.open(str(stack.settings.state_dir / "prompts" / f"{name}.wav")) as audio:
+            total += audio.getnframes() / audio.getframerate()
+    return int(total * 1000)
+
+
+async def latest_record(stack: Stack, number: str) -> asyncpg.Record:
+    await records_for(stack, [number])
+    assert stack.settings.database_url is not None
+    conn = await asyncpg.connect(stack.settings.database_url)
+    try:
+        row = await conn.fetchrow("SELECT * FROM cdr WHERE src = $1 ORDER BY start DESC LIMIT 1", number)
+    finally:
+        await conn.close()
+    assert row is not None
+    return row
+
+
+async def test_recent_caller_is_offered_and_given_the_same_partner(stack: Stack) -> None:
+    # 0320000001 was answered by a CMA line in the first test of this module.
+    set_clock(stack, "2026-11-23T10:00:00+01:00")
+    await call(stack, CallScript(digits=["1"], caller_number="0320000001", hold_after_ms=6000))
+    await asyncio.sleep(1.0)
+    row = await latest_record(stack, "0320000001")
+    assert row["ivr_exit"] == "same_partner" and row["queue"] == "partner-cma"
+    assert row["partner"] == "cma" and row["outcome"] == "answered"
+
+
+async def test_closed_line_gives_next_opening_and_takes_a_callback_request(stack: Stack) -> None:
+    set_clock(stack, "2026-11-23T22:30:00+01:00")  # Monday evening, after 21:00
+    # The key is pressed while the next opening is said: the callback question follows, so it answers it.
+    press_at = prompt_ms(stack, "closed") + 1000
+    await call(stack, CallScript(digits=["1"], caller_number="0320000007", pause_before_ms=press_at,
+                                 hold_after_ms=8000))
+    row = await latest_record(stack, "0320000007")
+    assert row["ivr_exit"] == "closed" and row["outcome"] == "closed" and row["queue"] is None
+    assert row["hours_state"] == "hours"
+    assert stack.settings.database_url is not None
+    conn = await asyncpg.connect(stack.settings.database_url)
+    try:
+        callback = await conn.fetchrow("SELECT * FROM callbacks WHERE caller_number = '0320000007'")
+    finally:
+        await conn.close()
+    assert callback is not None and callback["status"] == "pending"
+    assert callback["due_at"] == dt.datetime(2026, 11, 24, 7, 0, tzinfo=dt.UTC)  # Tuesday 08:00 Paris
+
+
+async def test_public_holiday_is_closed_even_in_opening_hours(stack: Stack) -> None:
+    set_clock(stack, "2026-12-25T10:00:00+01:00")  # Christmas, a Friday
+    await call(stack, CallScript(digits=[], caller_number="0320000008", hold_after_ms=4000))
+    row = await latest_record(stack, "0320000008")
+    assert row["outcome"] == "closed" and row["hours_state"] == "holiday:Noël"
 
 
 async def test_service_down_still_answers_the_caller_and_marks_it_degraded(stack: Stack) -> None:

@@ -1,9 +1,13 @@
+import datetime as dt
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from config.loader import load_hotline
 from config.models import Menu
 from config.settings import REPO_ROOT
-from ivr.machine import Ask, Digits, Finish, Hangup, MenuMachine, Play, Timeout
+from ivr.machine import Ask, Digits, Event, Finish, Hangup, MenuMachine, Play, SayDateTime, Timeout
 
 MENU: Menu = load_hotline(REPO_ROOT / "config" / "hotline.yaml").menu
 
@@ -21,11 +25,48 @@ def test_first_question_comes_with_the_welcome() -> None:
     assert ask.timeout_ms == 5000 and ask.max_digits == 1
 
 
-def test_closed_line_says_so_and_hangs_up() -> None:
-    actions = MenuMachine(MENU, is_open=False).start()
-    assert actions[:2] == [Play("closed"), Play("goodbye")]
+OPENS = dt.datetime(2026, 11, 24, 8, 0, tzinfo=dt.UTC)
+
+
+def test_closed_line_says_hours_next_opening_and_offers_a_callback() -> None:
+    machine = MenuMachine(MENU, is_open=False, next_opening=OPENS)
+    assert machine.start() == [
+        Play("closed"), Play("next_opening"), SayDateTime(OPENS), Ask("callback", ("callback_offer",), 5000, 1),
+    ]
+    actions = machine.feed(Digits("1"))
+    assert actions[:2] == [Play("callback_recorded"), Play("goodbye")]
     finish = finish_of(actions)
-    assert finish.exit_reason == "closed" and not finish.route
+    assert finish.exit_reason == "closed" and finish.callback and not finish.route
+
+
+@pytest.mark.parametrize("event", [Timeout(), Digits("2"), Digits("0"), Digits("*")])
+def test_closed_line_without_callback_says_goodbye_at_once(event: Digits | Timeout) -> None:
+    machine = MenuMachine(MENU, is_open=False)
+    assert Play("next_opening") not in machine.start()  # no known opening in the next 14 days
+    actions = machine.feed(event)
+    assert actions[0] == Play("goodbye")
+    finish = finish_of(actions)
+    assert finish.exit_reason == "closed" and not finish.callback
+
+
+def test_recent_caller_is_offered_the_same_partner() -> None:
+    machine = MenuMachine(MENU, repeat_partner="cma")
+    (ask,) = machine.start()
+    assert ask == Ask("repeat", ("welcome", "repeat-cma"), 5000, 1)
+    finish = finish_of(machine.feed(Digits("1")))
+    assert finish.exit_reason == "same_partner" and finish.partner == "cma" and finish.route
+
+
+@pytest.mark.parametrize("event", [Digits("2"), Timeout(), Digits("7")])
+def test_recent_caller_declining_goes_through_the_menu(event: Digits | Timeout) -> None:
+    machine = MenuMachine(MENU, repeat_partner="cma")
+    machine.start()
+    (ask,) = machine.feed(event)
+    assert isinstance(ask, Ask) and ask.step == "need" and ask.prompts == ("step-need",)
+    for digits in ("1", "2", "2", "59"):
+        actions = machine.feed(Digits(digits))
+    finish = finish_of(actions)
+    assert finish.exit_reason == "completed" and finish.partner is None
 
 
 def test_four_answers_complete_the_profile() -> None:
@@ -117,3 +158,38 @@ def test_garbled_dtmf_is_invalid_not_a_crash(garbled: str) -> None:
     machine = MenuMachine(MENU)
     machine.start()
     assert machine.feed(Digits(garbled))[0] == Play("invalid")
+
+
+events = st.one_of(
+    st.builds(Digits, st.text(alphabet="0123456789*#AB", min_size=0, max_size=3)),
+    st.just(Timeout()),
+    st.just(Hangup()),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(events, max_size=200),
+    st.booleans(),
+    st.sampled_from([None, "cma", "mel"]),
+)
+def test_any_caller_ends_routed_hung_up_or_closed_within_bound(
+    sequence: list[Event], is_open: bool, repeat_partner: str | None
+) -> None:
+    """Whatever a caller presses (or not), the menu ends, and within a bounded number of reads."""
+    machine = MenuMachine(MENU, is_open=is_open, repeat_partner=repeat_partner, next_opening=OPENS)
+    asks = sum(isinstance(a, Ask) for a in machine.start())
+    bound = 2 + len(MENU.steps) * 2 * MENU.max_tries
+    for event in sequence:
+        asks += sum(isinstance(a, Ask) for a in machine.feed(event))
+        assert asks <= bound
+    # A caller who goes silent forever still ends: feed timeouts until it does.
+    for _ in range(bound + 1):
+        if machine.finished is not None:
+            break
+        asks += sum(isinstance(a, Ask) for a in machine.feed(Timeout()))
+    assert machine.finished is not None
+    assert asks <= bound
+    assert machine.finished.exit_reason in {
+        "completed", "same_partner", "advisor", "closed", "no_input", "invalid", "hangup"}
+    assert machine.finished.route == (machine.finished.exit_reason in {"completed", "same_partner", "advisor"})
