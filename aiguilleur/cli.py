@@ -17,7 +17,7 @@ from pathlib import Path
 import asyncpg
 import structlog
 
-from aiguilleur import cli_report, confgen
+from aiguilleur import cli_report, cli_sim, confgen
 from aiguilleur.database import resolve
 from aiguilleur.logs import configure
 from cdr.migrate import current_version, migrate
@@ -274,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_cdr)
 
     cli_report.register(sub)
+    cli_sim.register(sub)
     return parser
 
 

@@ -42,10 +42,12 @@ from pathlib import Path
 from types import TracebackType
 
 ROOT_NAME = "sid-asterisk22"
-MARKER = ".aiguilleur-root-ok"
+# v2: python3 + six in the root, for the pyst2 fallback AGI script (agi_scripts/).
+AGI_SCRIPTS_DIR = Path(__file__).resolve().parent.parent / "agi_scripts"
+MARKER = ".aiguilleur-root-ok-v2"
 PRISTINE_ETC = "etc/asterisk.pristine"
 MIRROR = "http://deb.debian.org/debian"
-PACKAGES = ("asterisk", "asterisk-modules", "asterisk-core-sounds-fr-gsm")
+PACKAGES = ("asterisk", "asterisk-modules", "asterisk-core-sounds-fr-gsm", "python3", "python3-six")
 FR_SOUNDS = "fr_CA_f_June"
 APT_OPTS = ("-o", "Acquire::Check-Valid-Until=false")
 CHROOT_ENV = {
@@ -475,6 +477,29 @@ class SandboxPbx:
         _remove_tree(run)
         run.mkdir()
         (self.instance_dir / "spool" / "cache").mkdir(parents=True, exist_ok=True)
+        self._install_agi_scripts(stock.get("astagidir", "/usr/share/asterisk/agi-bin"))
+
+    def _install_agi_scripts(self, agidir: str) -> None:
+        """Copy our stdio AGI scripts and the pyst2 library they use into the root.
+
+        The scripts run under the root's own python3 when the FastAGI service is down.
+        """
+        import importlib.util
+
+        spec = importlib.util.find_spec("asterisk")
+        if spec is None or spec.origin is None:
+            raise PbxError("pyst2 (module 'asterisk') is not installed in this Python")
+        lib = self.root / "usr/lib/python3/dist-packages/asterisk"
+        _remove_tree(lib)
+        shutil.copytree(Path(spec.origin).parent, lib, ignore=shutil.ignore_patterns("__pycache__"))
+        target = self.root / agidir.lstrip("/")
+        target.mkdir(parents=True, exist_ok=True)
+        for script in sorted(AGI_SCRIPTS_DIR.glob("*.py")):
+            if script.name.startswith("_"):
+                continue
+            dest = target / f"aiguilleur-{script.stem.replace('_', '-')}"
+            shutil.copyfile(script, dest)
+            dest.chmod(0o755)
 
     def _mount_proc(self) -> None:
         proc = self.root / "proc"

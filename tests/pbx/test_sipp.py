@@ -158,17 +158,18 @@ def test_degraded_path_queues_callers_to_lines_answered_by_the_uas(
     generated: tuple[SandboxPbx, int, int],
 ) -> None:
     pbx, sip_port, lines_port = generated
-    queue = HOTLINE.queues.general_queue
+    # No FastAGI service: the pyst2 fallback asks the sector; "1" is commerce.
+    queue = "sector-commerce"
     before = re.search(r"\bC:(\d+)", pbx.cli(f"queue show {queue}"))
     assert before is not None
     with AgentsUas(lines_port, ring_ms=300, talk_ms=1500) as uas:
         scripts = [
-            CallScript(["1", "2"], dtmf="info", caller_number="0320000001",
-                       pause_before_ms=300, pause_between_ms=300, hold_after_ms=8000),
-            CallScript(["1", "2"], dtmf="rfc2833", caller_number="0320000002",
-                       pause_before_ms=300, pause_between_ms=300, hold_after_ms=8000),
+            CallScript(["1"], dtmf="info", caller_number="0320000001",
+                       pause_before_ms=1500, hold_after_ms=8000),
+            CallScript(["1"], dtmf="rfc2833", caller_number="0320000002",
+                       pause_before_ms=1500, hold_after_ms=8000),
             CallScript(["1"], dtmf="info", caller_number="0320000003", caller_name=HOSTILE_NAME,
-                       pause_before_ms=300, hold_after_ms=8000),
+                       pause_before_ms=1500, hold_after_ms=8000),
         ]
         result = run_calls(scripts, port=sip_port, number=NUMBER, timeout_s=60)
         _assert_ok(result)
@@ -186,7 +187,7 @@ def test_lines_that_do_not_pick_up_are_cancelled(generated: tuple[SandboxPbx, in
     _, sip_port, lines_port = generated
     with AgentsUas(lines_port, no_answer_lines=LINES) as uas:
         result = run_calls(
-            [CallScript([], pause_before_ms=0, hold_after_ms=2500)],
+            [CallScript(["1"], pause_before_ms=1500, hold_after_ms=2500)],
             port=sip_port, number=NUMBER, timeout_s=30,
         )
         _assert_ok(result)
@@ -201,7 +202,7 @@ def test_caller_hanging_up_while_a_line_rings(generated: tuple[SandboxPbx, int, 
     _, sip_port, lines_port = generated
     with AgentsUas(lines_port, ring_ms=5000) as uas:
         result = run_calls(
-            [CallScript(["1", "2"], pause_before_ms=200, hangup_early_after_ms=2000)],
+            [CallScript(["1"], pause_before_ms=1500, hangup_early_after_ms=3500)],
             port=sip_port, number=NUMBER, timeout_s=30,
         )
         _assert_ok(result)
