@@ -36,8 +36,15 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+# Each prints its figures and ratios against a baseline measured in the same run.
 bench: $(STAMP)
-	mkdir -p var && $(BIN)/python -m bench.fastagi_bench --route bench.ivr_route:route --json var/bench-fastagi.json
+	mkdir -p var
+	$(BIN)/python -m bench.fastagi_bench --route bench.ivr_route:route --json var/bench-fastagi.json
+	$(BIN)/python -m bench.fastagi_bench --route bench.ivr_route:route --levels 1000 --repeat 1 --think-ms 1000 --min-sessions 1000
+	$(BIN)/python -m bench.ivr_machine_bench
+	$(BIN)/python -m bench.queue_state_bench
+	$(BIN)/python -m bench.cdr_writer_bench
+	$(BIN)/python -m bench.sim_bench
 
 call: $(STAMP)
 	$(BIN)/aiguilleur call

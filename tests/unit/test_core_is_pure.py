@@ -10,6 +10,7 @@ from config.settings import REPO_ROOT
 CORE = [
     "ivr/machine.py", "ivr/hours.py", "ivr/prompts.py", "routing/router.py",
     "cdr/correlator.py", "config/models.py", "aiguilleur/confgen.py", "queues/ami_parse.py",
+    "queues/state.py", "cdr/kpi.py",
 ]
 FORBIDDEN = {"asyncio", "socket", "asyncpg", "aiohttp", "panoramisk", "subprocess", "structlog",
              "ivr.fastagi", "queues.ami", "cdr.writer", "aiguilleur.database", "sandbox"}
