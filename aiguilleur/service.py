@@ -18,6 +18,7 @@ from aiguilleur.caller_history import CallerHistory
 from aiguilleur.database import Database, resolve
 from cdr.correlator import CdrCorrelator
 from cdr.migrate import migrate
+from cdr.recovery import run_recovery
 from cdr.writer import CdrWriter
 from config.models import Hotline
 from config.settings import Settings
@@ -26,6 +27,8 @@ from ivr.fastagi import AgiApplication, serve
 from ivr.fastagi import stop as stop_fastagi
 from ivr.session import Clock
 from queues.ami import AmiClient
+from queues.resync import expire_periodically, resync_into
+from queues.state import LiveState, StateConfig
 
 log = structlog.get_logger(__name__)
 
@@ -51,39 +54,72 @@ class Service:
     ami: AmiClient
     agi_app: AgiApplication
     agi_server: asyncio.Server
+    live: LiveState
+    tasks: list[asyncio.Task[None]]
 
     async def stop(self) -> None:
         await stop_fastagi(self.agi_server, self.agi_app)
         await self.ami.stop()
+        for task in self.tasks:  # recovery and wrap-up expiry
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.writer.stop()
         await self.pool.close()
         self.database.close()
         log.info("service.stopped", open_calls=self.correlator.open_calls())
 
 
-async def start_service(settings: Settings, hotline: Hotline, *, record_ami: Path | None = None) -> Service:
-    """Start every part; the caller awaits ``stop()``."""
+async def start_service(
+    settings: Settings,
+    hotline: Hotline,
+    *,
+    record_ami: Path | None = None,
+    asterisk_log_dir: Path | None = None,
+) -> Service:
+    """Start every part; the caller awaits ``stop()``.
+
+    ``asterisk_log_dir`` (or ``settings.asterisk_log_dir``): where Asterisk writes its own
+    CDR and queue_log files, read back to recover calls that ended while we were down.
+    """
     database = await resolve(settings.database_url, settings.state_dir)
     pool = await asyncpg.create_pool(database.url, min_size=1, max_size=4)
     async with pool.acquire() as conn:
         applied = await migrate(conn)
     log.info("db.ready", migrations_applied=applied)
 
-    writer = CdrWriter(pool)
+    writer = CdrWriter(pool, spool_dir=settings.state_dir / "spool")
     writer.start()
 
     def partner_of(line: str) -> str | None:
         partner = hotline.partner_of(line)
         return partner.id if partner else None
 
-    correlator = CdrCorrelator(partner_of=partner_of)
+    escalation_after = tuple(s.after_seconds for s in hotline.queues.escalation)
+    correlator = CdrCorrelator(partner_of=partner_of, escalation_after=escalation_after)
+    live = LiveState(StateConfig.from_hotline(hotline))
 
     def on_event(event: Mapping[str, str]) -> None:
-        for record in correlator.feed(event):
-            writer.submit(record)
+        # Call records and queue_log rows alike: the writer takes both.
+        for item in correlator.feed(event):
+            writer.submit(item)
+        live.apply(event)
 
-    ami = AmiClient(settings.ami, on_event=on_event, record_to=record_ami)
+    ami: AmiClient
+
+    async def on_ready() -> None:
+        # After every (re)login: nothing stale survives an outage or an Asterisk restart.
+        await resync_into(live, ami)
+
+    ami = AmiClient(settings.ami, on_event=on_event, on_ready=on_ready, on_down=live.mark_unsynced,
+                    record_to=record_ami)
     await ami.start()
+    tasks = [asyncio.create_task(expire_periodically(live), name="live-state-expiry")]
+    log_dir = asterisk_log_dir or settings.asterisk_log_dir
+    if log_dir is not None:
+        tasks.append(asyncio.create_task(
+            run_recovery(writer, pool, log_dir, partner_of, escalation_after=escalation_after),
+            name="cdr-recovery",
+        ))
 
     agi_app = AgiApplication()
     history = CallerHistory(pool, hotline.menu.repeat_days)
@@ -101,7 +137,7 @@ async def start_service(settings: Settings, hotline: Hotline, *, record_ami: Pat
         ami=f"{settings.ami.host}:{settings.ami.port}",
         database=database.url.split("@")[-1],
     )
-    return Service(database, pool, writer, correlator, ami, agi_app, agi_server)
+    return Service(database, pool, writer, correlator, ami, agi_app, agi_server, live, tasks)
 
 
 async def serve_until_stopped(

@@ -49,7 +49,7 @@ async def run_stack(settings: Settings, hotline: Hotline, stop: asyncio.Event) -
         pbx.install_sounds(prompts_dir, SOUNDS_SUBDIR)
 
         # The service first, so the first call already finds the IVR.
-        service = await start_service(settings, hotline)
+        service = await start_service(settings, hotline, asterisk_log_dir=pbx.instance_dir / "log")
         stack.push_async_callback(service.stop)
 
         await asyncio.to_thread(pbx.start)

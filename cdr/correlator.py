@@ -1,10 +1,29 @@
-"""Build one call record per call from AMI events. Pure: events in, records out.
+"""Build one call record per call, and the queue_log, from AMI events. Pure: events in, rows out.
 
 A call is everything sharing a ``Linkedid`` (the caller's channel, the lines
 rung, local channels). Its record is emitted when the last of those channels
 hangs up, so events arriving after the caller's own hangup (AgentComplete,
 the advisor's leg ending) are still counted. Times come from the events'
 ``Timestamp`` field (``timestampevents=yes`` in manager.conf), never a clock.
+
+``feed`` returns, in order, the queue_log rows (``cdr.queue_log``) the event
+completes, then the call record it completes, if any: both kinds go to the writer.
+
+Fields beyond Asterisk's cdr columns:
+
+- ``ring_seconds``: how long the answering line rang (AgentConnect ``RingTime``);
+- ``wrapup_seconds``: the wrap-up app_queue gives the answering member after the
+  call (its ``Wrapuptime`` in the last QueueMember* event seen for that queue);
+- ``escalation_step``: 0 for the first pool, n when the caller waited long enough
+  for the n-th widening of the queue rule (``escalation_after``: the steps'
+  ``after_seconds``); derived from the wait, as Asterisk reports no event for it;
+- ``abandon_position``: the caller's position when they hung up in queue;
+- ``callback_requested``: the IVR's ``Callback: 1``; like ``degraded``, a flag
+  beside the outcome (a closed-hours call that asked for a callback stays ``closed``);
+- ``recovered``: False here; True for records rebuilt by ``cdr.recovery``.
+
+A queue timeout is told from an abandon by the queue_log builder (app_queue sends
+QueueCallerAbandon for both), so ``timeout`` and ``abandoned_in_queue`` are exact.
 """
 
 from __future__ import annotations
@@ -12,6 +31,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+
+from cdr.queue_log import QueueLogBuilder, QueueLogEntry
 
 AmiEvent = Mapping[str, str]
 
@@ -47,6 +68,15 @@ class CallRecord:
     talk_seconds: int | None
     outcome: str
     degraded: bool
+    ring_seconds: int | None = None
+    wrapup_seconds: int | None = None
+    escalation_step: int | None = None
+    abandon_position: int | None = None
+    callback_requested: bool = False
+    recovered: bool = False
+
+
+CdrItem = CallRecord | QueueLogEntry
 
 
 @dataclass
@@ -67,6 +97,8 @@ class _Call:
     line: str | None = None
     wait_seconds: int | None = None
     talk_seconds: int | None = None
+    ring_seconds: int | None = None
+    abandon_position: int | None = None
     abandoned: bool = False
     timed_out: bool = False
     end: dt.datetime | None = None
@@ -97,21 +129,41 @@ PartnerOf = Callable[[str], str | None]
 
 @dataclass
 class CdrCorrelator:
-    """Feed AMI events in arrival order; collect finished records from ``feed``'s return."""
+    """Feed AMI events in arrival order; ``feed`` returns the queue_log rows and records it completes.
+
+    ``escalation_after``: the ``after_seconds`` of the queue rule's steps, in order
+    (empty: ``escalation_step`` stays None).
+    """
 
     partner_of: PartnerOf
+    escalation_after: tuple[int, ...] = ()
     calls: dict[str, _Call] = field(default_factory=dict)
+    queue_log: QueueLogBuilder = field(default_factory=QueueLogBuilder)
+    wrapup: dict[tuple[str, str], int] = field(default_factory=dict)
 
-    def feed(self, event: AmiEvent) -> list[CallRecord]:
+    def feed(self, event: AmiEvent) -> list[CdrItem]:
+        rows = self.queue_log.feed(event)
+        for row in rows:
+            self._apply(row)
         name = event.get("Event", "")
         handler = getattr(self, f"_on_{name.lower()}", None)
         if handler is None:
-            return []
-        result: list[CallRecord] = handler(event)
-        return result
+            return list(rows)
+        records: list[CallRecord] = handler(event)
+        return [*rows, *records]
 
     def open_calls(self) -> int:
         return len(self.calls)
+
+    def _apply(self, row: QueueLogEntry) -> None:
+        """What the queue_log decided about a caller: an abandon or a timeout."""
+        if row.event not in ("ABANDON", "EXITWITHTIMEOUT"):
+            return
+        for call in self.calls.values():
+            if call.uniqueid == row.callid:
+                call.abandoned = row.event == "ABANDON"
+                call.timed_out = row.event == "EXITWITHTIMEOUT"
+                return
 
     # --- handlers --------------------------------------------------------
     def _on_newchannel(self, event: AmiEvent) -> list[CallRecord]:
@@ -153,6 +205,7 @@ class CdrCorrelator:
             call.line = event.get("MemberName") or event.get("Interface", "").removeprefix("PJSIP/")
             call.dstchannel = event.get("DestChannel", "")
             call.wait_seconds = _int(event.get("HoldTime"))
+            call.ring_seconds = _int(event.get("RingTime"))
         return []
 
     def _on_agentcomplete(self, event: AmiEvent) -> list[CallRecord]:
@@ -162,20 +215,27 @@ class CdrCorrelator:
         return []
 
     def _on_queuecallerabandon(self, event: AmiEvent) -> list[CallRecord]:
+        # Sent for a hang-up and for a timeout alike: the queue_log builder tells which (``_apply``).
         call = self.calls.get(event.get("Linkedid", ""))
         if call is not None:
-            call.abandoned = True
             call.wait_seconds = _int(event.get("HoldTime"))
+            call.abandon_position = _int(event.get("Position"))
         return []
 
     def _on_queuecallerleave(self, event: AmiEvent) -> list[CallRecord]:
         call = self.calls.get(event.get("Linkedid", ""))
-        if call is not None and call.answer is None and call.joined_at is not None:
-            # Leaving unanswered without an abandon = the queue's timeout expired.
-            call.timed_out = not call.abandoned
-            if call.wait_seconds is None:
-                call.wait_seconds = int((_time(event) - call.joined_at).total_seconds())
+        if call is not None and call.answer is None and call.joined_at is not None and call.wait_seconds is None:
+            call.wait_seconds = int((_time(event) - call.joined_at).total_seconds())
         return []
+
+    def _on_queuememberstatus(self, event: AmiEvent) -> list[CallRecord]:
+        wrapup = _int(event.get("Wrapuptime"))
+        if wrapup is not None:
+            self.wrapup[(event.get("Queue", ""), event.get("MemberName", ""))] = wrapup
+        return []
+
+    _on_queuememberadded = _on_queuememberstatus
+    _on_queuemember = _on_queuememberstatus  # QueueStatus's list events
 
     def _on_hangup(self, event: AmiEvent) -> list[CallRecord]:
         linkedid = event.get("Linkedid", "")
@@ -198,9 +258,15 @@ class CdrCorrelator:
             return exit_reason
         if call.queue is None:
             return "abandoned_in_ivr"
-        if call.timed_out and not call.abandoned:
+        if call.timed_out:
             return "timeout"
         return "abandoned_in_queue"
+
+    def _escalation_step(self, call: _Call) -> int | None:
+        if not self.escalation_after or call.queue is None:
+            return None
+        waited = call.wait_seconds or 0
+        return max((i for i, after in enumerate(self.escalation_after) if after <= waited), default=0)
 
     def _record(self, call: _Call) -> CallRecord:
         end = call.end or call.start
@@ -238,4 +304,9 @@ class CdrCorrelator:
             talk_seconds=talk,
             outcome=self._outcome(call),
             degraded=ivr.get("Exit") == "degraded",
+            ring_seconds=call.ring_seconds,
+            wrapup_seconds=self.wrapup.get((call.queue or "", call.line)) if call.line and call.answer else None,
+            escalation_step=self._escalation_step(call),
+            abandon_position=call.abandon_position if call.abandoned else None,
+            callback_requested=ivr.get("Callback") == "1",
         )

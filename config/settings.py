@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     asterisk_conf_dir: Path = REPO_ROOT / "asterisk_conf"
     state_dir: Path = REPO_ROOT / "var"
     log_level: str = "info"
+    asterisk_log_dir: Path | None = Field(
+        None, description="Asterisk's log dir (cdr-custom/, queue_log) for recovery; Debian: /var/log/asterisk"
+    )
     ami: AmiSettings = AmiSettings()
     fastagi: FastAgiSettings = FastAgiSettings()
     http: HttpSettings = HttpSettings()

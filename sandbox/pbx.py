@@ -477,6 +477,8 @@ class SandboxPbx:
         _remove_tree(run)
         run.mkdir()
         (self.instance_dir / "spool" / "cache").mkdir(parents=True, exist_ok=True)
+        # cdr_custom writes here but does not create it (Debian's package does).
+        (self.instance_dir / "log" / "cdr-custom").mkdir(parents=True, exist_ok=True)
         self._install_agi_scripts(stock.get("astagidir", "/usr/share/asterisk/agi-bin"))
 
     def _install_agi_scripts(self, agidir: str) -> None:

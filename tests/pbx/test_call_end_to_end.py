@@ -79,7 +79,7 @@ async def stack(pbx_and_lines: tuple[Settings, SandboxPbx], hotline: Hotline) ->
     settings, pbx = pbx_and_lines
     assert settings.database_url is not None
     await recreate_database(settings.database_url)
-    service = await start_service(settings, hotline)
+    service = await start_service(settings, hotline, asterisk_log_dir=pbx.instance_dir / "log")
     try:
         await service.ami.wait_ready(timeout=15)
         yield Stack(settings, pbx, service, hotline)
@@ -218,11 +218,21 @@ async def test_public_holiday_is_closed_even_in_opening_hours(stack: Stack) -> N
     assert row["outcome"] == "closed" and row["hours_state"] == "holiday:Noël"
 
 
+async def test_caller_pressing_only_wrong_keys_is_told_goodbye_and_recorded_invalid(stack: Stack) -> None:
+    set_clock(stack, "2026-11-23T10:00:00+01:00")
+    await call(stack, CallScript(digits=["9", "8", "7"], caller_number="0320000009", pause_between_ms=1500,
+                                 hold_after_ms=9000))
+    row = await latest_record(stack, "0320000009")
+    assert row["ivr_exit"] == "invalid" and row["outcome"] == "invalid"
+    assert row["queue"] is None and row["ivr_retries"] == 2
+
+
 async def test_service_down_still_answers_the_caller_and_marks_it_degraded(stack: Stack) -> None:
     # Last in the module: the FastAGI server is stopped, the AMI follower keeps writing records.
     await stop_fastagi(stack.service.agi_server, stack.service.agi_app)
-    await call(stack, CallScript(digits=["1"], caller_number="0320000006", hold_after_ms=4000))
+    # The pyst2 fallback script (agi_scripts/fallback.py) asks the sector: 3 = industry.
+    await call(stack, CallScript(digits=["3"], caller_number="0320000006", hold_after_ms=6000))
     rows = await records_for(stack, ["0320000006"])
     row = rows["0320000006"]
     assert row["degraded"] and row["ivr_exit"] == "degraded"
-    assert row["queue"] == "hotline" and row["outcome"] == "answered"
+    assert row["sector"] == "industry" and row["queue"] == "sector-industry" and row["outcome"] == "answered"
