@@ -142,6 +142,24 @@ async def test_callers_are_sorted_queued_answered_and_recorded(stack: Stack) -> 
     gone = rows["0320000004"]  # hung up during the menu
     assert gone["outcome"] == "abandoned_in_ivr" and gone["queue"] is None and gone["answer"] is None
 
+    # Every answered call has its queue_log lines, in Asterisk's realtime layout.
+    assert stack.settings.database_url is not None
+    conn = await asyncpg.connect(stack.settings.database_url)
+    try:
+        for number in ("0320000001", "0320000002", "0320000003"):
+            row = rows[number]
+            events = [r["event"] for r in await conn.fetch(
+                "SELECT event FROM queue_log WHERE callid = $1 ORDER BY time, id", row["uniqueid"])]
+            assert events[0] == "ENTERQUEUE" and "CONNECT" in events, (number, events)
+            assert events[-1] in ("COMPLETECALLER", "COMPLETEAGENT"), (number, events)
+            agents = {r["agent"] for r in await conn.fetch(
+                "SELECT agent FROM queue_log WHERE callid = $1 AND event = 'CONNECT'", row["uniqueid"])}
+            assert agents == {row["line"]}
+        assert await conn.fetchval("SELECT count(*) FROM queue_log WHERE callid = $1",
+                                   gone["uniqueid"]) == 0
+    finally:
+        await conn.close()
+
 
 async def test_hostile_caller_id_is_recorded_as_data(stack: Stack) -> None:
     name = 'x" <sip:evil@h>\\ ${SHELL(id)}; DROP TABLE cdr; -- <script>'
