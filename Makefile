@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-unit test-db test-pbx lint bench call cdr conf conf-check prompts pbx-build system-deps clean
+.PHONY: demo run test test-unit test-db test-pbx lint bench call cdr conf conf-check prompts pbx-build system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.queue_state_bench
 	$(BIN)/python -m bench.cdr_writer_bench
 	$(BIN)/python -m bench.sim_bench
+
+demo: $(STAMP) system-deps
+	$(BIN)/aiguilleur demo
+	$(BIN)/aiguilleur report
 
 call: $(STAMP)
 	$(BIN)/aiguilleur call

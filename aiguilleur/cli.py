@@ -172,6 +172,13 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(_until_signal(lambda stop: run_stack(settings, hotline, stop)))
 
 
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from aiguilleur.demo import run_demo
+
+    hotline = _hotline(settings)
+    return asyncio.run(run_demo(settings, hotline, minutes=args.minutes, speedup=args.speedup, seed=args.seed))
+
+
 def cmd_pbx(settings: Settings, args: argparse.Namespace) -> int:
     from sandbox import pbx as sandbox_pbx
 
@@ -254,6 +261,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("up", help="everything for a demo: database, sandbox PBX, lines, service")
     p.set_defaults(func=cmd_up)
+
+    p = sub.add_parser("demo", help="a compressed 'tsunami morning' through the sandbox PBX")
+    p.add_argument("--minutes", type=int, default=60, help="model minutes from 08:00 on 26 March 2020")
+    p.add_argument("--speedup", type=float, default=30.0, help="time compression")
+    p.add_argument("--seed", type=int, default=1)
+    p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("pbx", help="the sandbox Asterisk 22")
     p.add_argument("action", choices=["build", "start", "stop", "status"])

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 
 import structlog
 
 from aiguilleur.confgen import render
-from aiguilleur.service import start_service
+from aiguilleur.service import Service, start_service
 from config.models import Hotline
 from config.settings import Settings
 from ivr.prompt_audio import generate as generate_prompts
@@ -29,6 +30,17 @@ def _say(text: str) -> None:
 
 
 async def run_stack(settings: Settings, hotline: Hotline, stop: asyncio.Event) -> None:
+    async with stack_up(settings, hotline):
+        _say("  place a call:      make call        (or: .venv/bin/aiguilleur call --digits 1 2 2 59)")
+        _say("  see call records:  make cdr         (or: .venv/bin/aiguilleur cdr)")
+        _say("  stop everything:   Ctrl-C")
+        await stop.wait()
+        _say("stopping...")
+
+
+@asynccontextmanager
+async def stack_up(settings: Settings, hotline: Hotline) -> AsyncIterator[Service]:
+    """Everything up (prompts, PBX, lines, service); stopped in reverse on exit."""
     from sandbox.pbx import SandboxPbx, default_cache_dir, ensure_root
     from sandbox.sipp import AgentsUas
 
@@ -67,8 +79,4 @@ async def run_stack(settings: Settings, hotline: Hotline, stop: asyncio.Event) -
         _say(f"  regional number {hotline.number} on sip:{settings.pbx.sip_host}:{settings.pbx.sip_port}")
         _say(f"  {len(hotline.lines())} partner lines answered by a SIPp softphone on port "
              f"{settings.pbx.line_contact_port}")
-        _say("  place a call:      make call        (or: .venv/bin/aiguilleur call --digits 1 2 2 59)")
-        _say("  see call records:  make cdr         (or: .venv/bin/aiguilleur cdr)")
-        _say("  stop everything:   Ctrl-C")
-        await stop.wait()
-        _say("stopping...")
+        yield service
