@@ -15,12 +15,12 @@ import sys
 
 import structlog
 
+from aiguilleur.load_driver import Batch, schedule
 from aiguilleur.stack import stack_up
 from config.models import Hotline
 from config.settings import REPO_ROOT, Settings
 from sandbox.sipp import SippResult, run_calls
 from sim.caller import generate_calls
-from sim.load import Batch, schedule
 from sim.traffic import load_traffic
 
 log = structlog.get_logger(__name__)

@@ -1,8 +1,8 @@
 """The load driver types what the simulated caller wants, as the real menu expects it."""
 
+from aiguilleur.load_driver import digits_for, schedule
 from config.models import Hotline
 from sim.caller import PRANK_KEYS, PRANK_SILENT, REAL, Call
-from sim.load import digits_for, schedule
 
 
 def test_a_caller_types_the_menu_digits_of_their_answers(hotline: Hotline) -> None:
