@@ -56,6 +56,8 @@ def pbx_and_lines(hotline: Hotline, tmp_path_factory: pytest.TempPathFactory) ->
         # Its own database: the db tier recreates aiguilleur_test, maybe at the same time.
         database_url=f"postgresql://postgres@127.0.0.1:5432/aiguilleur_e2e_{os.getpid()}",
         state_dir=work,
+        # A fixed open instant (Monday 10:00 in Paris): the tests must not depend on when they run.
+        now="2026-11-23T10:00:00+01:00",
         pbx=PbxSettings(sip_port=free_udp_port(), line_contact_port=free_udp_port(),
                         rtp_start=32000, rtp_end=32999),
         ami=AmiSettings(port=free_tcp_port(), ping_interval=1, pong_timeout=2),
