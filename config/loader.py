@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from config.models import Hotline
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class ConfigError(Exception):
@@ -27,8 +30,8 @@ def _field_path(loc: tuple[int | str, ...], data: object) -> str:
     return "".join(parts) or "(top level)"
 
 
-def parse_hotline(text: str, source: str) -> Hotline:
-    """Validate YAML text; ``source`` is the file name used in error messages."""
+def parse_yaml_model(text: str, source: str, model: type[M]) -> M:
+    """Validate YAML text as ``model``; ``source`` is the file name used in error messages."""
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -36,7 +39,7 @@ def parse_hotline(text: str, source: str) -> Hotline:
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
     try:
-        return Hotline.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         lines = [f"{source}: {exc.error_count()} invalid field(s):"]
         for err in exc.errors(include_url=False):
@@ -47,12 +50,21 @@ def parse_hotline(text: str, source: str) -> Hotline:
         raise ConfigError("\n".join(lines)) from None
 
 
-def load_hotline(path: Path) -> Hotline:
-    """Load and validate the hotline file at ``path``."""
+def parse_hotline(text: str, source: str) -> Hotline:
+    """Validate hotline YAML text; ``source`` is the file name used in error messages."""
+    return parse_yaml_model(text, source, Hotline)
+
+
+def read_config_text(path: Path) -> str:
+    """A configuration file's text, or a ConfigError naming it."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    return parse_hotline(text, str(path))
+
+
+def load_hotline(path: Path) -> Hotline:
+    """Load and validate the hotline file at ``path``."""
+    return parse_hotline(read_config_text(path), str(path))

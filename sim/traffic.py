@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from config.loader import ConfigError
+from config.loader import ConfigError, parse_yaml_model, read_config_text
 from config.models import WEEKDAYS, Hotline, MenuStep, Weekday
 
 Share = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -199,30 +199,11 @@ def check_against(traffic: Traffic, hotline: Hotline, source: str = "traffic") -
 
 def parse_traffic(text: str, source: str) -> Traffic:
     """Validate YAML text; ``source`` names the file in error messages."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
-    try:
-        return Traffic.model_validate(data)
-    except ValidationError as exc:
-        lines = [f"{source}: {exc.error_count()} invalid field(s):"]
-        for err in exc.errors(include_url=False):
-            where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            got = err.get("input")
-            shown = "" if isinstance(got, dict | list) else f" (got {got!r})"
-            lines.append(f"  - {where}: {err['msg']}{shown}")
-        raise ConfigError("\n".join(lines)) from None
+    return parse_yaml_model(text, source, Traffic)
 
 
 def load_traffic(path: Path) -> Traffic:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    return parse_traffic(text, str(path))
+    return parse_traffic(read_config_text(path), str(path))
 
 
 def dump_traffic(traffic: Traffic, header: str = "") -> str:
