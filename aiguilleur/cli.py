@@ -18,6 +18,7 @@ import asyncpg
 import structlog
 
 from aiguilleur import cli_report, cli_sim, confgen
+from aiguilleur.cli_common import out as _out
 from aiguilleur.database import resolve
 from aiguilleur.logs import configure
 from cdr.migrate import current_version, migrate
@@ -29,9 +30,6 @@ from ivr.prompts import SOUNDS_SUBDIR, catalogue
 
 log = structlog.get_logger("aiguilleur")
 
-
-def _out(text: str = "") -> None:
-    sys.stdout.write(text + "\n")
 
 
 def _hotline(settings: Settings, path: Path | None = None) -> Hotline:

@@ -16,23 +16,14 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from aiguilleur.cli_common import iso_date as _date
+from aiguilleur.cli_common import out as _out
 from aiguilleur.database import resolve
 from cdr.kpi import DEFINITIONS, Kpis, KpiSettings, Volume
 from cdr.reports import Report, build_report, write_csv
 from config.loader import load_hotline
 from config.models import Hotline
 from config.settings import Settings
-
-
-def _out(text: str = "") -> None:
-    sys.stdout.write(text + "\n")
-
-
-def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date: {text!r} (use YYYY-MM-DD)") from None
 
 
 def _seconds(text: str) -> int:

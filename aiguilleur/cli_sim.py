@@ -19,6 +19,8 @@ import datetime as dt
 import sys
 from pathlib import Path
 
+from aiguilleur.cli_common import iso_date as _date
+from aiguilleur.cli_common import out as _out
 from config.loader import ConfigError, load_hotline
 from config.models import Hotline
 from config.settings import REPO_ROOT, Settings
@@ -31,17 +33,6 @@ from sim.report import compare_table, run_table
 from sim.runner import Plan, Scenario, run
 from sim.staffing import offered_per_hour_at_peak, partner_needs
 from sim.traffic import Traffic, check_against, dump_traffic, load_traffic
-
-
-def _out(text: str = "") -> None:
-    sys.stdout.write(text + "\n")
-
-
-def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
 def _positive(text: str) -> int:
