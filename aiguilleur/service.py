@@ -16,19 +16,23 @@ import structlog
 
 from aiguilleur.caller_history import CallerHistory
 from aiguilleur.database import Database, resolve
+from aiguilleur.rules import RulesEngine, RulesHolder
 from cdr.correlator import CdrCorrelator
 from cdr.migrate import migrate
 from cdr.recovery import run_recovery
 from cdr.writer import CdrWriter
 from config.models import Hotline
 from config.settings import Settings
-from ivr.agi_route import make_route
+from ivr.agi_route import make_advisor_route, make_route
 from ivr.fastagi import AgiApplication, serve
 from ivr.fastagi import stop as stop_fastagi
 from ivr.session import Clock
-from queues.ami import AmiClient
+from queues.advisors import AdvisorDesk
+from queues.ami import AmiClient, AmiError
 from queues.resync import expire_periodically, resync_into
-from queues.state import LiveState, StateConfig
+from queues.state import LiveState, StateConfig, queue_outlook
+from web.server import WebServer, start_web
+from web.wiring import deps_from_service
 
 log = structlog.get_logger(__name__)
 
@@ -56,8 +60,14 @@ class Service:
     agi_server: asyncio.Server
     live: LiveState
     tasks: list[asyncio.Task[None]]
+    rules: RulesHolder
+    desk: AdvisorDesk
+    rules_engine: RulesEngine
+    web: WebServer | None = None  # the web interface (web/), on settings.http
 
     async def stop(self) -> None:
+        if self.web is not None:
+            await self.web.stop()
         await stop_fastagi(self.agi_server, self.agi_app)
         await self.ami.stop()
         for task in self.tasks:  # recovery and wrap-up expiry
@@ -97,6 +107,7 @@ async def start_service(
     escalation_after = tuple(s.after_seconds for s in hotline.queues.escalation)
     correlator = CdrCorrelator(partner_of=partner_of, escalation_after=escalation_after)
     live = LiveState(StateConfig.from_hotline(hotline))
+    rules = RulesHolder(hotline)
 
     def on_event(event: Mapping[str, str]) -> None:
         # Call records and queue_log rows alike: the writer takes both.
@@ -109,11 +120,23 @@ async def start_service(
     async def on_ready() -> None:
         # After every (re)login: nothing stale survives an outage or an Asterisk restart.
         await resync_into(live, ami)
+        # Logged-in lines (kept by Asterisk across its restarts) ranked by the rules that run.
+        try:
+            await rules_engine.reconcile_members()
+        except (AmiError, ValueError) as error:
+            log.warning("rules.reconcile_failed", error=str(error))
 
     ami = AmiClient(settings.ami, on_event=on_event, on_ready=on_ready, on_down=live.mark_unsynced,
                     record_to=record_ami)
+    desk = AdvisorDesk(ami, rules)
+    rules_engine = RulesEngine(pool, ami, desk, rules, settings, database.url, settings.asterisk_etc_dirs)
+    await rules_engine.adopt(hotline, source=str(settings.hotline_file))
     await ami.start()
-    tasks = [asyncio.create_task(expire_periodically(live), name="live-state-expiry")]
+    tasks = [
+        asyncio.create_task(expire_periodically(live), name="live-state-expiry"),
+        asyncio.create_task(rules_engine.run(), name="rules-engine"),
+    ]
+
     log_dir = asterisk_log_dir or settings.asterisk_log_dir
     if log_dir is not None:
         tasks.append(asyncio.create_task(
@@ -126,10 +149,12 @@ async def start_service(
     agi_app.add_route(
         "ivr",
         make_route(
-            hotline, make_clock(settings.now),
+            rules, make_clock(settings.now),
             recent_partner=history.recent_partner, on_callback=history.store_callback,
+            outlook=lambda queue: queue_outlook(live.snapshot(), queue),
         ),
     )
+    agi_app.add_route("advisor", make_advisor_route(rules))
     agi_server = await serve(agi_app, settings.fastagi.host, settings.fastagi.port)
     log.info(
         "service.started",
@@ -137,7 +162,15 @@ async def start_service(
         ami=f"{settings.ami.host}:{settings.ami.port}",
         database=database.url.split("@")[-1],
     )
-    return Service(database, pool, writer, correlator, ami, agi_app, agi_server, live, tasks)
+    service = Service(database, pool, writer, correlator, ami, agi_app, agi_server, live, tasks,
+                      rules, desk, rules_engine)
+    try:
+        service.web = await start_web(settings.http, deps_from_service(
+            service, hotline, pool=pool, live=live, correlator=correlator, writer=writer, ami=ami))
+    except OSError as exc:
+        # Callers matter more than the web pages: a busy port leaves the telephony running without them.
+        log.error("web.not_started", http=f"{settings.http.host}:{settings.http.port}", error=str(exc))
+    return service
 
 
 async def serve_until_stopped(

@@ -61,6 +61,8 @@ async def stack_up(settings: Settings, hotline: Hotline) -> AsyncIterator[Servic
         pbx.install_sounds(prompts_dir, SOUNDS_SUBDIR)
 
         # The service first, so the first call already finds the IVR.
+        # Rules applied live are written where this Asterisk reads and where a restart copies from.
+        settings = settings.model_copy(update={"asterisk_etc_dirs": [pbx.instance_dir / "etc", conf_dir]})
         service = await start_service(settings, hotline, asterisk_log_dir=pbx.instance_dir / "log")
         stack.push_async_callback(service.stop)
 
@@ -74,9 +76,15 @@ async def stack_up(settings: Settings, hotline: Hotline) -> AsyncIterator[Servic
             stack.callback(agents.stop)
 
         await service.ami.wait_ready(timeout=15)
+        # SIPp plays the 36 advisors, all at their desks: each line logs in as with *45.
+        await service.desk.login_all()
         _say("")
         _say(f"aiguilleur is up: {hotline.name}")
         _say(f"  regional number {hotline.number} on sip:{settings.pbx.sip_host}:{settings.pbx.sip_port}")
         _say(f"  {len(hotline.lines())} partner lines answered by a SIPp softphone on port "
-             f"{settings.pbx.line_contact_port}")
+             f"{settings.pbx.line_contact_port}, all logged in")
+        _say("  advisors' feature codes: *45 log in, *46 log out, *47<digit> pause, *48 unpause")
+        if service.web is not None:
+            _say(f"  web (wallboard, advisor page, rules, reports): {service.web.url}/")
+            _say("  first web admin:   .venv/bin/aiguilleur users add --role admin NAME")
         yield service

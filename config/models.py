@@ -124,6 +124,15 @@ class Menu(Strict):
     next_opening: str = Field("Nous rouvrirons", description="said before the next opening date and time")
     callback_offer: str = "Pour être rappelé dès l'ouverture, tapez 1."
     callback_recorded: str = "Votre demande de rappel est enregistrée. Un conseiller vous rappellera."
+    long_wait_offer: str = Field(
+        "L'attente risque d'être longue. Pour être rappelé dès qu'un conseiller se libère, tapez 1. "
+        "Pour patienter, restez en ligne.",
+        description="said when the expected wait exceeds queues.callback_offer_seconds",
+    )
+    nobody_available: str = Field(
+        "Aucun conseiller n'est disponible pour le moment.",
+        description="said when no advisor is logged in",
+    )
     repeat_offer: str = Field(
         "Vous nous avez appelés récemment et avez été mis en relation avec {partner}. "
         "Pour parler de nouveau à cette structure, tapez 1. Sinon, tapez 2.",
@@ -176,6 +185,13 @@ class QueuePolicy(Strict):
     )
     escalation: list[EscalationStep] = Field(min_length=1)
     general_queue: Slug = "hotline"
+    callback_offer_seconds: int | None = Field(
+        300, ge=30, le=3600,
+        description="offer a callback before queueing when the expected wait is longer; null: never",
+    )
+    announce_every_seconds: int = Field(
+        60, ge=0, le=600, description="position and hold-time announcements to waiting callers; 0: none"
+    )
 
     @model_validator(mode="after")
     def _escalation_in_order(self) -> QueuePolicy:
@@ -190,6 +206,19 @@ class QueuePolicy(Strict):
         return self
 
 
+PauseDigit = Annotated[str, StringConstraints(pattern=r"^[1-9]$")]
+PauseReason = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]*$", max_length=24)]
+
+
+class AdvisorPolicy(Strict):
+    """What advisors can do from their softphone; the feature codes themselves are fixed (README)."""
+
+    pause_reasons: dict[PauseDigit, PauseReason] = Field(
+        default_factory=lambda: {"1": "pause", "2": "repas", "3": "formation", "4": "back-office", "5": "reunion"},
+        description="digit typed after the pause code -> reason shown on the wallboard and in queue_log",
+    )
+
+
 class Hotline(Strict):
     """The whole hotline: what an admin edits, validated as one piece."""
 
@@ -200,6 +229,7 @@ class Hotline(Strict):
     menu: Menu
     partners: list[Partner] = Field(min_length=1)
     queues: QueuePolicy
+    advisors: AdvisorPolicy = AdvisorPolicy()
 
     @model_validator(mode="after")
     def _skills_exist(self) -> Hotline:

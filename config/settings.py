@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     asterisk_log_dir: Path | None = Field(
         None, description="Asterisk's log dir (cdr-custom/, queue_log) for recovery; Debian: /var/log/asterisk"
     )
+    asterisk_etc_dirs: list[Path] = Field(
+        default_factory=list,
+        description="where a live rules apply rewrites queues.conf, queuerules.conf and extensions.conf "
+        "(the running Asterisk's etc dir, e.g. /etc/asterisk); empty: only members are changed",
+    )
     ami: AmiSettings = AmiSettings()
     fastagi: FastAgiSettings = FastAgiSettings()
     http: HttpSettings = HttpSettings()

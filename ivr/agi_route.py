@@ -13,11 +13,14 @@ from ivr.session import (
     CallbackSink,
     ChannelHungUp,
     Clock,
+    Outlook,
     RecentPartner,
     drop_callback,
+    no_outlook,
     no_recent_partner,
     run_ivr,
 )
+from routing.rules import membership_of
 
 log = structlog.get_logger(__name__)
 
@@ -93,22 +96,51 @@ class AgiIvrChannel:
 
 
 def make_route(
-    hotline: Hotline,
+    rules: Hotline | Callable[[], Hotline],
     clock: Clock,
     *,
     recent_partner: RecentPartner = no_recent_partner,
     on_callback: CallbackSink = drop_callback,
+    outlook: Outlook = no_outlook,
 ) -> Callable[[AgiRequest], Awaitable[None]]:
-    """The coroutine panoramisk calls for each ``agi://.../ivr`` session."""
+    """The coroutine panoramisk calls for each ``agi://.../ivr`` session.
+
+    ``rules``: the hotline, or a function returning the one that runs now (applied rules
+    take effect at the next call, never in the middle of one).
+    """
+    current: Callable[[], Hotline] = (lambda: rules) if isinstance(rules, Hotline) else rules
 
     async def ivr(request: AgiRequest) -> None:
         # The caller number is untrusted text: used as data only, never in a command.
         caller_number = request.headers.get("agi_callerid", "")
         log.info("ivr.call", caller=caller_number)
         await run_ivr(
-            AgiIvrChannel(request), hotline, clock, caller_number,
+            AgiIvrChannel(request), current(), clock, caller_number,
             linkedid=request.linkedid or request.uniqueid or "",
-            recent_partner=recent_partner, on_callback=on_callback,
+            recent_partner=recent_partner, on_callback=on_callback, outlook=outlook,
         )
 
     return ivr
+
+
+def make_advisor_route(rules: Callable[[], Hotline]) -> Callable[[AgiRequest], Awaitable[None]]:
+    """``agi://.../advisor``: the login feature code asks for the line's queues and penalties.
+
+    Sets ``AIGUILLEUR_MEMBERSHIP`` and ``AIGUILLEUR_WRAPUP``; the dialplan
+    (``advisor-join``) adds the member. An unknown line gets an empty membership,
+    which the dialplan answers with an error tone.
+    """
+
+    async def advisor(request: AgiRequest) -> None:
+        line = await request.get_variable("LINE") or ""
+        try:
+            membership = membership_of(rules(), line)
+        except KeyError:
+            log.warning("advisor.unknown_line", line=line)
+            await request.set_variable("AIGUILLEUR_MEMBERSHIP", "")
+            return
+        await request.set_variable("AIGUILLEUR_WRAPUP", str(membership.wrapup_seconds))
+        await request.set_variable("AIGUILLEUR_MEMBERSHIP", membership.encoded())
+        log.info("advisor.login_code", line=line, queues=len(membership.penalties))
+
+    return advisor

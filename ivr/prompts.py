@@ -27,6 +27,8 @@ def catalogue(hotline: Hotline) -> dict[str, str]:
         "next_opening": menu.next_opening,
         "callback_offer": menu.callback_offer,
         "callback_recorded": menu.callback_recorded,
+        "long_wait_offer": menu.long_wait_offer,
+        "nobody_available": menu.nobody_available,
     }
     for step in menu.steps:
         texts[step_prompt(step.id)] = step.prompt

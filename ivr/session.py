@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -20,7 +20,7 @@ from config.models import Hotline
 from ivr.hours import state_at
 from ivr.machine import Action, Ask, Digits, Event, Finish, Hangup, MenuMachine, Play, SayDateTime, Timeout
 from ivr.prompts import say_datetime_format, sound_name
-from routing.router import CallerProfile, RoutingDecision, decide
+from routing.router import CallerProfile, QueueOutlook, RoutingDecision, decide
 
 log = structlog.get_logger(__name__)
 
@@ -67,6 +67,11 @@ class CallbackRequest:
 
 RecentPartner = Callable[[str], Awaitable[str | None]]
 CallbackSink = Callable[[CallbackRequest], Awaitable[None]]
+Outlook = Callable[[str], QueueOutlook | None]  # queue -> what the live state says about it
+
+
+def no_outlook(queue: str) -> QueueOutlook | None:
+    return None
 
 
 async def no_recent_partner(caller_number: str) -> str | None:
@@ -168,6 +173,7 @@ async def run_ivr(
     linkedid: str = "",
     recent_partner: RecentPartner = no_recent_partner,
     on_callback: CallbackSink = drop_callback,
+    outlook: Outlook = no_outlook,
 ) -> Finish:
     """Walk the caller through the menu, then set the routing variables for the dialplan."""
     now = clock()
@@ -193,11 +199,17 @@ async def run_ivr(
     finish = machine.finished
     if finish is None:  # pragma: no cover - the machine always finishes; a guard for future edits
         raise RuntimeError("IVR machine stopped without finishing")
-    decision = decide(profile_from(finish, caller_number), hotline) if finish.route else None
+    decision = None
+    if finish.route:
+        profile = profile_from(finish, caller_number)
+        decision = decide(profile, hotline, outlook(decide(profile, hotline).queue))
     log.info(
         "ivr.finished", exit=finish.exit_reason, answers=finish.answers,
         queue=decision.queue if decision else None, hours=opening.reason,
+        action=decision.action if decision else None,
     )
+    if decision is not None and decision.action != "queue":
+        finish, decision = await _offer_callback(channel, hotline, finish, decision)
     if finish.callback:
         await on_callback(CallbackRequest(linkedid, caller_number, now, opening.next_opening))
     if finish.exit_reason == "hangup":
@@ -209,3 +221,23 @@ async def run_ivr(
     except ChannelHungUp:
         log.info("ivr.hangup_after_menu")
     return finish
+
+
+async def _offer_callback(
+    channel: IvrChannel, hotline: Hotline, finish: Finish, decision: RoutingDecision
+) -> tuple[Finish, RoutingDecision | None]:
+    """Long expected wait or nobody logged in: offer a callback; 1 takes it, else the caller queues."""
+    timeout_ms = int(hotline.menu.timeout_seconds * 1000)
+    files = [sound_name("long_wait_offer")]
+    if decision.action == "nobody_logged_in":
+        files.insert(0, sound_name("nobody_available"))
+    try:
+        digits = await channel.read_digits(files, timeout_ms, 1)
+        if digits != "1":
+            log.info("ivr.callback_declined", action=decision.action)
+            return finish, decision
+        await channel.stream_file(sound_name("callback_recorded"))
+    except ChannelHungUp:
+        return replace(finish, exit_reason="hangup"), None
+    log.info("ivr.callback_accepted", action=decision.action, expected_wait=decision.expected_wait_seconds)
+    return replace(finish, callback=True, route=False), None

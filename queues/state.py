@@ -82,6 +82,7 @@ from types import MappingProxyType
 from typing import Final, Literal
 
 from config.models import Hotline
+from routing.router import QueueOutlook
 
 LineStatus = Literal["logged_out", "available", "ringing", "busy", "wrapup", "paused", "unavailable"]
 AmiEvent = Mapping[str, str]
@@ -453,7 +454,7 @@ def _int(value: str | None, default: int = 0) -> int:
         return default
 
 
-def _line_id(event: AmiEvent) -> tuple[str, str]:
+def member_line(event: AmiEvent) -> tuple[str, str]:
     """(line, interface) of a member event: member name = line id, else the interface's resource."""
     interface = event.get("Interface") or event.get("Location") or ""
     name = event.get("MemberName") or event.get("Name") or interface.partition("/")[2] or interface
@@ -777,7 +778,7 @@ class LiveState:
         line.ringing_for = line.ringing_queue = line.ringing_since = None
 
     def _agent_line(self, event: AmiEvent) -> _Line:
-        line_id, interface = _line_id(event)
+        line_id, interface = member_line(event)
         return self._line(line_id, interface)
 
     def _on_agent_called(self, event: AmiEvent) -> None:
@@ -834,7 +835,7 @@ class LiveState:
         self._upsert_member(event.get("Queue", ""), event, stamp)
 
     def _upsert_member(self, name: str, event: AmiEvent, stamp: float) -> None:
-        line_id, interface = _line_id(event)
+        line_id, interface = member_line(event)
         queue = self._queue(name)
         member = queue.members.get(line_id)
         if member is None:
@@ -882,7 +883,7 @@ class LiveState:
 
     def _on_member_removed(self, event: AmiEvent) -> None:
         self._time(event)
-        line_id, _interface = _line_id(event)
+        line_id, _interface = member_line(event)
         name = event.get("Queue", "")
         queue = self._queues.get(name)
         if queue is not None:
@@ -992,3 +993,16 @@ def state_from_queue_status(
     state = LiveState(config)
     state.load(seed_from_queue_status(replies, taken_at=taken_at))
     return state
+
+
+def queue_outlook(snapshot: LiveSnapshot, queue: str) -> QueueOutlook | None:
+    """What the router needs to know about ``queue`` now; None when the state is not trustworthy
+    (AMI down or not resynced) or the queue is unknown: the caller is then simply queued."""
+    view = snapshot.queues.get(queue)
+    if not snapshot.synced or view is None:
+        return None
+    return QueueOutlook(
+        logged_in=frozenset(view.members),
+        paused=frozenset(line for line, member in view.members.items() if member.paused),
+        expected_wait_seconds=snapshot.expected_wait(queue),
+    )

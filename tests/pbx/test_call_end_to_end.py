@@ -81,9 +81,11 @@ async def stack(pbx_and_lines: tuple[Settings, SandboxPbx], hotline: Hotline) ->
     settings, pbx = pbx_and_lines
     assert settings.database_url is not None
     await recreate_database(settings.database_url)
+    settings = settings.model_copy(update={"asterisk_etc_dirs": [pbx.instance_dir / "etc"]})
     service = await start_service(settings, hotline, asterisk_log_dir=pbx.instance_dir / "log")
     try:
         await service.ami.wait_ready(timeout=15)
+        await service.desk.login_all()
         yield Stack(settings, pbx, service, hotline)
     finally:
         await service.stop()

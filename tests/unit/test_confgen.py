@@ -29,14 +29,31 @@ def test_every_line_is_an_endpoint_with_a_contact() -> None:
     assert "contact=sip:mel-04@127.0.0.1:5070" in pjsip
 
 
-def test_each_queue_has_every_line_with_skill_penalties() -> None:
+def test_queues_have_no_static_members_and_keep_logins_across_restarts() -> None:
     queues = render_default_conf(HOTLINE)["queues.conf"]
+    assert "member =>" not in queues  # advisors log in (dynamic members)
+    assert "persistentmembers=yes" in queues
     crafts = queues.split("[sector-crafts]")[1].split("\n[")[0]
-    members = re.findall(r"^member => PJSIP/([a-z]+-\d\d),(\d)", crafts, re.M)
-    assert len(members) == 36
-    penalties = dict(members)
-    assert penalties["cma-01"] == "0"  # crafts level 5
-    assert penalties["cci-01"] == "9"  # no crafts skill: only when the pool widens to all
+    assert "autopause=all" in crafts  # a line that rings out unanswered is not rung again and again
+    assert "joinempty=invalid" in crafts  # nobody logged in: the caller does not wait for no one
+
+
+def test_login_membership_carries_skill_penalties_and_wrapup() -> None:
+    from routing.rules import membership_of
+
+    cma = membership_of(HOTLINE, "cma-01")
+    assert cma.penalties["sector-crafts"] == 0  # crafts level 5
+    assert membership_of(HOTLINE, "cci-01").penalties["sector-crafts"] == 9  # only when the pool widens to all
+    assert cma.wrapup_seconds == 15
+    assert "sector-crafts:0" in cma.encoded().split("/")
+
+
+def test_feature_codes_are_in_the_lines_context() -> None:
+    dialplan = render_default_conf(HOTLINE)["extensions.conf"]
+    lines = dialplan.split("[lines]")[1].split("\n[")[0]
+    for code in ("exten => *45,", "exten => *46,", "exten => _*47X,", "exten => *48,"):
+        assert code in lines
+    assert "AIGUILLEUR_PAUSE_2=repas" in dialplan
 
 
 def test_queue_rules_widen_the_pool_in_config_order() -> None:

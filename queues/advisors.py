@@ -1,0 +1,167 @@
+"""Advisors' controls over AMI: log in, log out, pause with a reason, unpause; and the
+member changes that apply new rules to the lines already logged in.
+
+The same actions exist as feature codes on the softphones (``aiguilleur.confgen``,
+context ``lines``); both paths end in the same app_queue calls, so the live state
+and queue_log cannot tell them apart. Logging in goes through the dialplan
+(``advisor-login``) because only ``AddQueueMember`` takes a member's wrap-up time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import structlog
+
+from config.models import Hotline
+from queues.ami import AmiActionError, AmiClient
+from queues.state import member_line, seed_from_queue_status
+from routing.router import queue_names
+from routing.rules import JoinQueue, LeaveQueue, MemberChange, SetPenalty, membership_of
+
+log = structlog.get_logger(__name__)
+
+LOGIN_CONTEXT = "advisor-login"  # aiguilleur.confgen.LOGIN_CONTEXT (confgen imports us not)
+LOGIN_TIMEOUT = 10.0
+
+
+class AdvisorError(ValueError):
+    """An advisor action that cannot be done: unknown line, unknown reason, not logged in."""
+
+
+def interface_of(line: str) -> str:
+    return f"PJSIP/{line}"
+
+
+@dataclass(frozen=True)
+class MemberSnapshot:
+    """What app_queue says about the dynamic members right now (from QueueStatus)."""
+
+    penalties: Mapping[str, Mapping[str, int]]  # line -> queue -> penalty
+    paused: Mapping[str, str]  # line -> reason, for lines paused in at least one queue
+
+
+async def read_members(ami: AmiClient, line: str | None = None) -> MemberSnapshot:
+    """Ask app_queue who is logged in where (read-only, safe to resend); one line or all."""
+    action = {"Action": "QueueStatus"}
+    if line is not None:
+        action["Member"] = interface_of(line)
+    replies = await ami.send(action, idempotent=True)
+    seed = seed_from_queue_status(replies, taken_at=0.0)
+    penalties: dict[str, dict[str, int]] = {}
+    paused: dict[str, str] = {}
+    for member in seed.members:
+        line, _ = member_line(member)
+        penalties.setdefault(line, {})[member.get("Queue", "")] = int(member.get("Penalty", "0") or 0)
+        if member.get("Paused") == "1":
+            paused[line] = member.get("PausedReason", "")
+    return MemberSnapshot(penalties, paused)
+
+
+class AdvisorDesk:
+    """Advisor actions for the CLI, the web API and the service; ``rules()`` is the hotline that runs."""
+
+    def __init__(self, ami: AmiClient, rules: Callable[[], Hotline]) -> None:
+        self._ami = ami
+        self._rules = rules
+
+    def _check_line(self, line: str) -> Hotline:
+        hotline = self._rules()
+        partner = hotline.partner_of(line)
+        if partner is None or line not in partner.line_ids():
+            known = ", ".join(line_id for line_id, _ in hotline.lines()[:3])
+            raise AdvisorError(f"unknown line {line!r} (lines look like {known}, ...)")
+        return hotline
+
+    async def login(self, line: str, *, fix_penalties: bool = True) -> None:
+        """Add the line to every queue with its penalties and wrap-up (no-op where it is already)."""
+        hotline = self._check_line(line)
+        membership = membership_of(hotline, line)
+        await self._ami.send({
+            "Action": "Originate",
+            "Channel": f"Local/{line}@{LOGIN_CONTEXT}/n",
+            "Application": "Wait",
+            "Data": "0",
+            "Async": "false",
+            "Timeout": str(int(LOGIN_TIMEOUT * 1000)),
+            "Variable": f"_AIGUILLEUR_MEMBERSHIP={membership.encoded()},_AIGUILLEUR_WRAPUP={membership.wrapup_seconds}",
+        }, timeout=LOGIN_TIMEOUT)
+        # Lines already in some queue kept their old penalty (MEMBERALREADY): set them right.
+        if not fix_penalties:
+            log.info("advisor.login", line=line, queues=len(membership.penalties))
+            return
+        members = await read_members(self._ami, line)
+        for queue, penalty in membership.penalties.items():
+            current = members.penalties.get(line, {}).get(queue)
+            if current is not None and current != penalty:
+                await self.apply_change(SetPenalty(line, queue, penalty))
+        log.info("advisor.login", line=line, queues=len(membership.penalties))
+
+    async def logout(self, line: str) -> None:
+        """Remove the line from every queue it is in."""
+        hotline = self._check_line(line)
+        for queue in queue_names(hotline):
+            await self._remove(line, queue)
+        log.info("advisor.logout", line=line)
+
+    async def pause(self, line: str, reason: str) -> None:
+        """Pause the line in every queue with ``reason`` (one of the configured reasons, or free text)."""
+        self._check_line(line)
+        if not reason or any(c in reason for c in "\r\n|,"):
+            raise AdvisorError(f"invalid pause reason {reason!r}")
+        await self._pause(line, True, reason)
+        log.info("advisor.pause", line=line, reason=reason)
+
+    async def unpause(self, line: str) -> None:
+        self._check_line(line)
+        await self._pause(line, False, "")
+        log.info("advisor.unpause", line=line)
+
+    async def _pause(self, line: str, paused: bool, reason: str) -> None:
+        action = {"Action": "QueuePause", "Interface": interface_of(line), "Paused": "true" if paused else "false"}
+        if reason:
+            action["Reason"] = reason
+        try:
+            await self._ami.send(action)
+        except AmiActionError as error:
+            raise AdvisorError(f"{line} is not logged in ({error})") from error
+
+    async def _remove(self, line: str, queue: str) -> None:
+        try:
+            await self._ami.send({"Action": "QueueRemove", "Queue": queue, "Interface": interface_of(line)})
+        except AmiActionError as error:
+            # "Not there": already out of that queue; logging out twice is not an error.
+            if "not there" not in str(error).lower():
+                raise
+
+    async def apply_change(self, change: MemberChange) -> None:
+        """One member change computed by ``routing.rules.plan_member_changes``."""
+        if isinstance(change, SetPenalty):
+            await self._ami.send({
+                "Action": "QueuePenalty", "Interface": interface_of(change.line),
+                "Penalty": str(change.penalty), "Queue": change.queue,
+            })
+        elif isinstance(change, JoinQueue):
+            await self._ami.send({
+                "Action": "Originate",
+                "Channel": f"Local/{change.line}@{LOGIN_CONTEXT}/n",
+                "Application": "Wait", "Data": "0", "Async": "false",
+                "Timeout": str(int(LOGIN_TIMEOUT * 1000)),
+                "Variable": f"_AIGUILLEUR_MEMBERSHIP={change.queue}:{change.penalty},"
+                            f"_AIGUILLEUR_WRAPUP={change.wrapup_seconds}",
+            }, timeout=LOGIN_TIMEOUT)
+        elif isinstance(change, LeaveQueue):
+            await self._remove(change.line, change.queue)
+
+    async def login_all(self) -> None:
+        """Every configured line logs in (the sandbox stack, where SIPp plays the advisors)."""
+        hotline = self._rules()
+        slots = asyncio.Semaphore(8)
+
+        async def one(line: str) -> None:
+            async with slots:
+                await self.login(line, fix_penalties=False)
+
+        await asyncio.gather(*(one(line) for line, _ in hotline.lines()))
