@@ -1076,6 +1076,10 @@ class AgentsUas:
         """INVITEs received so far (every ring, answered or not)."""
         return len(self._log_lines("INVITE"))
 
+    def offered_lines(self) -> list[str]:
+        """The line (To user) of each INVITE received, in order (rung, answered or not)."""
+        return [parts[2] for parts in self._log_lines("INVITE") if len(parts) > 2]
+
     def ended(self) -> dict[str, int]:
         """How the finished calls ended: ``agent``, ``remote`` or ``cancelled`` counts."""
         counts: dict[str, int] = {}

@@ -1,0 +1,387 @@
+"""Routing with real peers (issue #4): skills, pauses, escalation, live rules, restarts, feature codes.
+
+Real peers only: the sandbox Asterisk 22, SIPp callers and one SIPp UAS answering
+for the 36 lines, the service with its own PostgreSQL database. One stack for the
+module; each test first logs every line in and unpauses it. The hotline is the
+default one with short timings: lines ring 5 s, wrap-up 1 s, and a crafts caller
+(CMA lines at penalty 0, every other line at 9) widens to penalty 4 after 6 s and to
+every line after 12 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+import pytest_asyncio
+
+from aiguilleur.confgen import render
+from aiguilleur.rules import request_apply, wait_outcome
+from aiguilleur.service import Service, start_service
+from config.models import Hotline
+from config.settings import AmiSettings, FastAgiSettings, HttpSettings, PbxSettings, Settings
+from ivr.prompt_audio import generate as generate_prompts
+from ivr.prompts import SOUNDS_SUBDIR, catalogue
+from queues.advisors import MemberSnapshot, read_members
+from queues.ami import AmiClient
+from routing.rules import membership_of
+from sandbox.pbx import SandboxPbx, default_cache_dir, ensure_root
+from sandbox.sipp import AgentsUas, CallScript, SippResult, free_udp_port, run_calls
+from tests.conftest import drop_database, recreate_database
+
+pytestmark = [pytest.mark.pbx, pytest.mark.asyncio(loop_scope="module")]
+
+# A crafts caller: creation, crafts, 1-9 employees, Nord (sector-crafts: CMA first).
+CRAFTS = ["1", "2", "2", "59"]
+# A commerce caller: difficulty, commerce, 10-49, Pas-de-Calais (sector-commerce: CCI first).
+COMMERCE = ["2", "1", "3", "62"]
+WIDEN_TO_ALL_AFTER = 12  # the escalation step that reaches non-CMA lines for a crafts caller
+
+
+def free_tcp_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def short_timings(hotline: Hotline) -> Hotline:
+    data: dict[str, Any] = hotline.model_dump(mode="json")
+    data["queues"]["ring_seconds"] = 5
+    data["queues"]["escalation"] = [
+        {"after_seconds": 0, "max_penalty": 0},
+        {"after_seconds": 6, "max_penalty": 4},
+        {"after_seconds": WIDEN_TO_ALL_AFTER, "max_penalty": 9},
+    ]
+    for partner in data["partners"]:
+        partner["wrapup_seconds"] = 1  # calls placed one after another reach the same line
+    return Hotline.model_validate(data)
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    pbx: SandboxPbx
+    agents: AgentsUas
+    service: Service
+    hotline: Hotline
+    events: list[dict[str, str]] = field(default_factory=list)  # every AMI event, seen by a second client
+
+    @property
+    def lines(self) -> list[str]:
+        return [line for line, _ in self.hotline.lines()]
+
+    def partner_lines(self, partner: str) -> list[str]:
+        return [line for line, p in self.hotline.lines() if p.id == partner]
+
+
+@pytest.fixture(scope="module")
+def routing_hotline(hotline: Hotline) -> Hotline:
+    return short_timings(hotline)
+
+
+@pytest.fixture(scope="module")
+def pbx_and_lines(
+    routing_hotline: Hotline, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Settings, SandboxPbx, AgentsUas, Path]]:
+    work = tmp_path_factory.mktemp("routing")
+    settings = Settings(
+        database_url=f"postgresql://postgres@127.0.0.1:5432/aiguilleur_routing_{os.getpid()}",
+        state_dir=work,
+        now="2026-11-23T10:00:00+01:00",  # Monday 10:00 in Paris: open
+        pbx=PbxSettings(sip_port=free_udp_port(), line_contact_port=free_udp_port(),
+                        rtp_start=33000, rtp_end=33999),
+        ami=AmiSettings(port=free_tcp_port(), ping_interval=1, pong_timeout=2,
+                        backoff_initial=0.2, backoff_max=1),
+        fastagi=FastAgiSettings(port=free_tcp_port()),
+        http=HttpSettings(port=free_tcp_port()),
+    )
+    conf_dir = work / "asterisk_conf"
+    conf_dir.mkdir()
+    for name, text in render(routing_hotline, settings.pbx, settings.ami, settings.fastagi).items():
+        (conf_dir / name).write_text(text, encoding="utf-8")
+    generate_prompts(catalogue(routing_hotline), work / "prompts")
+    pbx = SandboxPbx(ensure_root(default_cache_dir()), f"routing-{os.getpid()}", conf_dir)
+    pbx.install_sounds(work / "prompts", SOUNDS_SUBDIR)
+    assert settings.pbx.line_contact_port is not None
+    agents = AgentsUas(settings.pbx.line_contact_port, ring_ms=300, talk_ms=3000)
+    with pbx, agents:
+        yield settings, pbx, agents, conf_dir
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def stack(
+    pbx_and_lines: tuple[Settings, SandboxPbx, AgentsUas, Path], routing_hotline: Hotline
+) -> AsyncIterator[Stack]:
+    settings, pbx, agents, conf_dir = pbx_and_lines
+    database_url = settings.database_url
+    assert database_url is not None
+    await recreate_database(database_url)
+    # A live rules apply rewrites the running instance's files and the overlay a restart copies.
+    settings = settings.model_copy(update={"asterisk_etc_dirs": [pbx.instance_dir / "etc", conf_dir]})
+    events: list[dict[str, str]] = []
+    recorder = AmiClient(settings.ami, on_event=events.append)
+    service = await start_service(settings, routing_hotline, asterisk_log_dir=pbx.instance_dir / "log")
+    try:
+        await recorder.start()
+        await service.ami.wait_ready(timeout=15)
+        await recorder.wait_ready(timeout=15)
+        yield Stack(settings, pbx, agents, service, routing_hotline, events)
+    finally:
+        await recorder.stop()
+        await service.stop()
+        await drop_database(database_url)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+async def until(check: Callable[[], bool], what: str, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"not true after {timeout} s: {what}")
+        await asyncio.sleep(0.1)
+
+
+def live_paused(stack: Stack) -> dict[str, str]:
+    """Lines the service's live state has paused everywhere, with the reason."""
+    return {line: state.paused_reason for line, state in stack.service.live.snapshot().lines.items()
+            if state.queues and len(state.paused_queues) == len(state.queues)}
+
+
+def live_logged_in(stack: Stack) -> set[str]:
+    return {line for line, state in stack.service.live.snapshot().lines.items() if state.queues}
+
+
+async def reset_desk(stack: Stack) -> None:
+    """Every line logged in, unpaused, and the live state saying so (calls of earlier tests are over)."""
+    desk = stack.service.desk
+    await desk.login_all()
+    for line in stack.lines:
+        await desk.unpause(line)
+    await until(lambda: live_logged_in(stack) == set(stack.lines) and not live_paused(stack),
+                "every line logged in and unpaused in the live state")
+
+
+async def pause(stack: Stack, lines: list[str], reason: str) -> None:
+    for line in lines:
+        await stack.service.desk.pause(line, reason)
+    await until(lambda: live_paused(stack) == dict.fromkeys(lines, reason), f"{lines} paused ({reason})")
+
+
+def caller(digits: list[str], number: str, hold_after_ms: int = 8000) -> CallScript:
+    return CallScript(digits=digits, caller_number=number, hold_after_ms=hold_after_ms)
+
+
+async def call(stack: Stack, *scripts: CallScript, concurrent: int = 10) -> SippResult:
+    result = await asyncio.to_thread(
+        run_calls, list(scripts), port=stack.settings.pbx.sip_port, number=stack.hotline.number,
+        concurrent=concurrent, timeout_s=120,
+    )
+    assert result.ok, result.describe()
+    return result
+
+
+async def records_for(stack: Stack, numbers: list[str], wait_s: float = 20.0) -> dict[str, asyncpg.Record]:
+    """Wait until every caller number has its record (the writer is asynchronous)."""
+    deadline = asyncio.get_running_loop().time() + wait_s
+    while True:
+        rows = await stack.service.pool.fetch("SELECT * FROM cdr WHERE src = ANY($1::text[])", numbers)
+        found = {r["src"]: r for r in rows}
+        if len(found) == len(numbers) or asyncio.get_running_loop().time() > deadline:
+            assert set(found) == set(numbers), f"records missing for {set(numbers) - set(found)}"
+            return found
+        await asyncio.sleep(0.3)
+
+
+async def members(stack: Stack, line: str | None = None) -> MemberSnapshot:
+    return await read_members(stack.service.ami, line)
+
+
+# ----------------------------------------------------------------------------- tests
+
+
+async def test_callers_with_different_profiles_reach_the_right_partners_lines(stack: Stack) -> None:
+    await reset_desk(stack)
+    await call(stack, caller(CRAFTS, "0321000001"), caller(COMMERCE, "0321000002"))
+    rows = await records_for(stack, ["0321000001", "0321000002"])
+
+    crafts = rows["0321000001"]
+    assert crafts["queue"] == "sector-crafts" and crafts["outcome"] == "answered"
+    assert crafts["partner"] == "cma" and crafts["line"] in stack.partner_lines("cma")
+    commerce = rows["0321000002"]
+    assert commerce["queue"] == "sector-commerce" and commerce["outcome"] == "answered"
+    assert commerce["partner"] == "cci" and commerce["line"] in stack.partner_lines("cci")
+    # First pool: nobody waited for a widening.
+    assert crafts["escalation_step"] == 0 and commerce["escalation_step"] == 0
+
+
+async def test_paused_line_is_never_offered_a_call(stack: Stack) -> None:
+    await reset_desk(stack)
+    cma = stack.partner_lines("cma")
+    present = "cma-05"
+    away = [line for line in cma if line != present]
+    await pause(stack, away, "formation")
+    first_event, first_invite = len(stack.events), len(stack.agents.offered_lines())
+
+    numbers = ["0321000011", "0321000012", "0321000013"]
+    await call(stack, *(caller(CRAFTS, n) for n in numbers), concurrent=1)  # one after another
+    rows = await records_for(stack, numbers)
+
+    assert {(r["outcome"], r["line"]) for r in rows.values()} == {("answered", present)}
+    # Asterisk rang the present line only: AMI, SIP and queue_log agree.
+    rung = [e.get("MemberName") for e in stack.events[first_event:] if e.get("Event") == "AgentCalled"]
+    assert rung == [present] * len(numbers)
+    assert stack.agents.offered_lines()[first_invite:] == [present] * len(numbers)
+    logged = await stack.service.pool.fetch(
+        "SELECT agent, event FROM queue_log WHERE callid = ANY($1::text[]) AND agent <> 'NONE'",
+        [r["uniqueid"] for r in rows.values()],
+    )
+    assert {r["agent"] for r in logged} == {present}, logged
+    assert not [r for r in logged if r["event"] == "RINGNOANSWER"]
+    # The away lines are still paused with their reason (autopause did not touch anyone).
+    assert (await members(stack)).paused == dict.fromkeys(away, "formation")
+
+
+async def test_call_escalates_to_other_partners_after_the_configured_wait_when_the_right_partner_is_unavailable(
+    stack: Stack,
+) -> None:
+    await reset_desk(stack)
+    await pause(stack, stack.partner_lines("cma"), "reunion")
+    await call(stack, caller(CRAFTS, "0321000021", hold_after_ms=30000))
+    row = (await records_for(stack, ["0321000021"]))["0321000021"]
+
+    assert row["queue"] == "sector-crafts" and row["outcome"] == "answered"
+    assert row["partner"] not in (None, "cma") and not row["line"].startswith("cma-")
+    assert row["wait_seconds"] >= WIDEN_TO_ALL_AFTER and row["escalation_step"] == 2
+    connect = await stack.service.pool.fetchrow(
+        "SELECT agent, data1 FROM queue_log WHERE callid = $1 AND event = 'CONNECT'", row["uniqueid"])
+    assert connect is not None and connect["agent"] == row["line"]
+    assert int(connect["data1"]) >= WIDEN_TO_ALL_AFTER  # hold time, as app_queue counts it
+
+
+async def test_rule_change_applied_while_a_caller_waits_does_not_drop_the_caller(stack: Stack) -> None:
+    await reset_desk(stack)
+    await pause(stack, stack.lines, "pause")
+    number = "0321000031"
+    placed = asyncio.create_task(call(stack, caller(CRAFTS, number, hold_after_ms=60000)))
+
+    def waiting() -> bool:
+        view = stack.service.live.snapshot().queues.get("sector-crafts")
+        return view is not None and any(c.caller_number == number for c in view.callers)
+
+    try:
+        await until(waiting, f"{number} waiting in sector-crafts", timeout=30)
+        running = stack.service.rules.hotline
+        data: dict[str, Any] = running.model_dump(mode="json")
+        data["version"] = running.version + 1
+        cci = next(p for p in data["partners"] if p["id"] == "cci")
+        cci["skills"]["sector:crafts"] = 3  # CCI lines move up in sector-crafts: penalty 9 -> 2
+        cci["wrapup_seconds"] = 2
+        new = Hotline.model_validate(data)
+        request = await request_apply(stack.service.pool, new, by="test-routing", source="tests/pbx")
+        outcome = await wait_outcome(stack.service.pool, request, timeout=20)
+        assert outcome.status == "applied", outcome.result
+
+        # Still there, for Asterisk and for the live state; the logged-in lines were re-ranked.
+        status = await stack.service.ami.send({"Action": "QueueStatus", "Queue": "sector-crafts"},
+                                              idempotent=True)
+        assert [e.get("CallerIDNum") for e in status if e.get("Event") == "QueueEntry"] == [number]
+        assert waiting()
+        ranked = await members(stack)
+        assert {ranked.penalties[line]["sector-crafts"] for line in stack.partner_lines("cci")} == {2}
+        assert {ranked.penalties[line]["sector-crafts"] for line in stack.partner_lines("cma")} == {0}
+        assert not placed.done()
+
+        await stack.service.desk.unpause("cma-01")
+        result = await asyncio.wait_for(placed, timeout=60)
+    finally:
+        if not placed.done():
+            placed.cancel()
+    assert result.calls[0].answered
+    row = (await records_for(stack, [number]))[number]
+    assert row["outcome"] == "answered" and row["line"] == "cma-01" and row["queue"] == "sector-crafts"
+    assert row["rule_version"] == running.version  # routed by the rules of its arrival
+
+    version = await stack.service.pool.fetchrow("SELECT * FROM rule_versions WHERE id = $1", request)
+    assert version is not None and version["version"] == running.version + 1
+    assert version["requested_by"] == "test-routing" and version["status"] == "applied"
+    assert "partners[cci].skills.sector:crafts" in version["diff"]
+    assert stack.service.rules.hotline.version == running.version + 1
+
+
+async def test_after_an_asterisk_restart_logins_and_pauses_survive_and_the_live_state_matches_asterisk(
+    stack: Stack,
+) -> None:
+    await reset_desk(stack)
+    await stack.service.desk.logout("mel-04")
+    await pause(stack, ["cci-02"], "repas")
+    before = await members(stack)
+    assert "mel-04" not in before.penalties and before.paused == {"cci-02": "repas"}
+
+    ami = stack.service.ami
+    # The service must see the link drop (and its state go unsynced) while Asterisk restarts.
+    down = asyncio.create_task(until(lambda: not (ami.connected and stack.service.live.snapshot().synced),
+                                     "the service saw Asterisk go away", timeout=30))
+    await asyncio.to_thread(stack.pbx.restart)
+    await down
+    await ami.wait_ready(timeout=30)
+    await until(lambda: ami.connected and stack.service.live.snapshot().synced, "AMI back and resynced", 30)
+
+    after = await members(stack)
+    assert after.penalties == before.penalties  # persistentmembers: nobody logged out, same penalties
+    assert after.paused == {"cci-02": "repas"}
+    snapshot = stack.service.live.snapshot()
+    for line in stack.lines:
+        state = snapshot.lines[line]
+        assert set(state.queues) == set(after.penalties.get(line, {})), line
+        paused_everywhere = bool(state.queues) and set(state.paused_queues) == set(state.queues)
+        assert paused_everywhere == (line in after.paused), line
+        if paused_everywhere:
+            assert state.paused_reason == after.paused[line]
+    assert snapshot.lines["mel-04"].status == "logged_out"
+    assert snapshot.lines["cci-02"].status == "paused"
+
+    # And it still routes: a commerce caller reaches a (non-paused) CCI line.
+    await call(stack, caller(COMMERCE, "0321000041"))
+    row = (await records_for(stack, ["0321000041"]))["0321000041"]
+    assert row["outcome"] == "answered" and row["partner"] == "cci" and row["line"] != "cci-02"
+
+
+async def dial_from_line(stack: Stack, line: str, code: str) -> None:
+    """The softphone of ``line`` dials a feature code (identified by its From user, not the trunk's IP)."""
+    script = CallScript(digits=[], caller_number=line, caller_name=line, pause_before_ms=0, hold_after_ms=5000)
+    result = await asyncio.to_thread(
+        run_calls, [script], port=stack.settings.pbx.sip_port, number=code, local_ip="127.0.0.1", timeout_s=30,
+    )
+    assert result.ok and result.calls[0].answered, result.describe()
+
+
+async def test_feature_codes_from_a_softphone_pause_unpause_log_out_and_log_in(stack: Stack) -> None:
+    await reset_desk(stack)
+    line = "cma-03"
+
+    await dial_from_line(stack, line, "*472")
+    assert (await members(stack, line)).paused == {line: "repas"}
+    await until(lambda: live_paused(stack) == {line: "repas"}, f"{line} paused in the live state")
+
+    await dial_from_line(stack, line, "*48")
+    assert (await members(stack, line)).paused == {}
+
+    await dial_from_line(stack, line, "*46")
+    assert (await members(stack, line)).penalties == {}
+    await until(lambda: line not in live_logged_in(stack), f"{line} logged out in the live state")
+
+    await dial_from_line(stack, line, "*45")
+    logged = (await members(stack, line)).penalties[line]
+    assert logged == dict(membership_of(stack.service.rules.hotline, line).penalties)
+    assert len(logged) == 11 and logged["sector-crafts"] == 0 and logged["sector-commerce"] == 9
+    assert (await members(stack, line)).paused == {}
