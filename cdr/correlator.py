@@ -20,7 +20,24 @@ Fields beyond Asterisk's cdr columns:
 - ``abandon_position``: the caller's position when they hung up in queue;
 - ``callback_requested``: the IVR's ``Callback: 1``; like ``degraded``, a flag
   beside the outcome (a closed-hours call that asked for a callback stays ``closed``);
-- ``recovered``: False here; True for records rebuilt by ``cdr.recovery``.
+- ``recovered``: False here; True for records rebuilt by ``cdr.recovery``;
+- ``transfer_type`` (``blind`` | ``attended``), ``transfer_target``, ``transfer_queue``,
+  ``transfer_line``, ``transfer_partner``: set when the call was transferred after a
+  line answered (BlindTransfer / AttendedTransfer event, Result Success). The target
+  is where the transfer was dialled: ``exten@context``, or the line for a transfer
+  straight to a line's channel (attended: the event's TransferTargetChannel, or, as
+  Asterisk 22 sometimes leaves it out, the advisor's consultation call); the queue
+  and line are where the caller then went (the last queue joined and the last line
+  that answered on the call after the first one: for an attended transfer, the party
+  the advisor consulted). After a transfer the record still describes the first
+  answer: ``queue``, ``line``, ``partner``, ``wait_seconds``, ``ring_seconds`` and
+  ``talk_seconds`` (until the transfer) are the first line's; ``billsec`` runs from
+  that answer to the end of the whole call.
+
+A line that rings without answering is not in the record: app_queue's RINGNOANSWER
+row (and the PAUSE rows of ``autopause``) in the queue_log name it; the record names
+the line that answered, its ``ring_seconds``, and ``wait_seconds`` includes the time
+lost on the lines that did not answer.
 
 A queue timeout is told from an abandon by the queue_log builder (app_queue sends
 QueueCallerAbandon for both), so ``timeout`` and ``abandoned_in_queue`` are exact.
@@ -32,7 +49,7 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from cdr.queue_log import QueueLogBuilder, QueueLogEntry
+from cdr.queue_log import QueueLogBuilder, QueueLogEntry, transfer_of
 
 AmiEvent = Mapping[str, str]
 
@@ -74,6 +91,11 @@ class CallRecord:
     abandon_position: int | None = None
     callback_requested: bool = False
     recovered: bool = False
+    transfer_type: str | None = None
+    transfer_target: str | None = None
+    transfer_queue: str | None = None
+    transfer_line: str | None = None
+    transfer_partner: str | None = None
 
 
 CdrItem = CallRecord | QueueLogEntry
@@ -95,6 +117,7 @@ class _Call:
     joined_at: dt.datetime | None = None
     answer: dt.datetime | None = None
     line: str | None = None
+    answered_by: str = ""  # uniqueid of the first answering line's channel
     wait_seconds: int | None = None
     talk_seconds: int | None = None
     ring_seconds: int | None = None
@@ -102,6 +125,12 @@ class _Call:
     abandoned: bool = False
     timed_out: bool = False
     end: dt.datetime | None = None
+    # after the first queue and the first answer: where the call went next (transfers, consultations)
+    later_queues: list[str] = field(default_factory=list)
+    later_lines: list[str] = field(default_factory=list)
+    transfer_type: str | None = None
+    transfer_target: str | None = None
+    consulted: str = ""  # the channel of the latest consultation call after the first answer
 
 
 def _time(event: AmiEvent) -> dt.datetime:
@@ -116,6 +145,28 @@ def _int(value: str | None) -> int | None:
         return int(value) if value is not None else None
     except ValueError:
         return None
+
+
+def _line_of(event: AmiEvent) -> str:
+    return event.get("MemberName") or event.get("Interface", "").removeprefix("PJSIP/")
+
+
+def _channel_target(channel: str) -> str:
+    """Where a channel leads: ``Local/701@ctx-0000002a;1`` -> ``701@ctx``, ``PJSIP/cci-01-00000003`` -> ``cci-01``."""
+    tech, _, name = channel.partition("/")
+    if tech == "Local":
+        name = name.rsplit(";", 1)[0]
+    return name.rsplit("-", 1)[0] if "-" in name else name
+
+
+def _transfer(event: AmiEvent) -> tuple[str, str] | None:
+    """(type, target) of a successful transfer event."""
+    if transfer_of(event) is None:
+        return None
+    if event.get("Event") == "BlindTransfer":
+        return "blind", f"{event.get('Extension', '')}@{event.get('Context', '')}"
+    target = event.get("TransferTargetChannel") or event.get("DestApp", "")
+    return "attended", _channel_target(target) if "/" in target else target  # "": see the consultation
 
 
 def _clid(name: str, number: str) -> str:
@@ -181,7 +232,20 @@ class CdrCorrelator:
             call.clid = _clid(event.get("CallerIDName", ""), event.get("CallerIDNum", ""))
             call.dst = event.get("Exten", "")
         call.open_channels.add(uniqueid)
+        channel = event.get("Channel", "")
+        if call.answer is not None and channel.startswith("Local/") and channel.endswith(";1"):
+            call.consulted = channel  # an advisor dialling out of the conversation (attended transfer)
         return []
+
+    def _on_dialbegin(self, event: AmiEvent) -> list[CallRecord]:
+        # A dial with no calling channel is a bridge feature's: the consultation of an attended transfer.
+        if "Channel" not in event:
+            call = self.calls.get(event.get("DestLinkedid", ""))
+            if call is not None and call.answer is not None and event.get("DestChannel"):
+                call.consulted = event["DestChannel"]
+        return []
+
+    _on_dialend = _on_dialbegin
 
     def _on_userevent(self, event: AmiEvent) -> list[CallRecord]:
         call = self.calls.get(event.get("Linkedid", ""))
@@ -193,31 +257,54 @@ class CdrCorrelator:
 
     def _on_queuecallerjoin(self, event: AmiEvent) -> list[CallRecord]:
         call = self.calls.get(event.get("Linkedid", ""))
-        if call is not None and event.get("Uniqueid") == call.uniqueid:
+        if call is None:
+            return []
+        if call.queue is None and event.get("Uniqueid") == call.uniqueid:
             call.queue = event.get("Queue")
             call.joined_at = _time(event)
+        elif call.queue is not None:  # transferred (or consulted) into another queue
+            call.later_queues.append(event.get("Queue", ""))
         return []
 
     def _on_agentconnect(self, event: AmiEvent) -> list[CallRecord]:
         call = self.calls.get(event.get("Linkedid", ""))
-        if call is not None:
-            call.answer = _time(event)
-            call.line = event.get("MemberName") or event.get("Interface", "").removeprefix("PJSIP/")
-            call.dstchannel = event.get("DestChannel", "")
-            call.wait_seconds = _int(event.get("HoldTime"))
-            call.ring_seconds = _int(event.get("RingTime"))
+        if call is None:
+            return []
+        if call.answer is not None:  # a line answering after a transfer, or a consulted one
+            call.later_lines.append(_line_of(event))
+            return []
+        call.answer = _time(event)
+        call.line = _line_of(event)
+        call.answered_by = event.get("DestUniqueid", "")
+        call.dstchannel = event.get("DestChannel", "")
+        call.wait_seconds = _int(event.get("HoldTime"))
+        call.ring_seconds = _int(event.get("RingTime"))
         return []
 
     def _on_agentcomplete(self, event: AmiEvent) -> list[CallRecord]:
         call = self.calls.get(event.get("Linkedid", ""))
-        if call is not None:
+        # the first answering line's conversation only (not the one after a transfer)
+        if call is not None and event.get("DestUniqueid", "") == call.answered_by:
             call.talk_seconds = _int(event.get("TalkTime"))
         return []
+
+    def _on_blindtransfer(self, event: AmiEvent) -> list[CallRecord]:
+        transfer = _transfer(event)
+        prefixes = ("Transferee", "Transferer", "OrigTransferer", "SecondTransferer")
+        calls = (self.calls.get(event.get(f"{p}Linkedid", "")) for p in prefixes)
+        call = next((c for c in calls if c is not None), None)
+        if call is not None and transfer is not None:
+            call.transfer_type, call.transfer_target = transfer
+            if not call.transfer_target:  # Asterisk sometimes leaves TransferTargetChannel out
+                call.transfer_target = _channel_target(call.consulted) if call.consulted else None
+        return []
+
+    _on_attendedtransfer = _on_blindtransfer
 
     def _on_queuecallerabandon(self, event: AmiEvent) -> list[CallRecord]:
         # Sent for a hang-up and for a timeout alike: the queue_log builder tells which (``_apply``).
         call = self.calls.get(event.get("Linkedid", ""))
-        if call is not None:
+        if call is not None and call.answer is None:
             call.wait_seconds = _int(event.get("HoldTime"))
             call.abandon_position = _int(event.get("Position"))
         return []
@@ -274,6 +361,8 @@ class CdrCorrelator:
         talk = call.talk_seconds
         if talk is None and call.answer is not None:
             talk = int((end - call.answer).total_seconds())
+        transferred = call.transfer_type is not None
+        later_line = call.later_lines[-1] if transferred and call.later_lines else None
         return CallRecord(
             linkedid=call.linkedid,
             uniqueid=call.uniqueid,
@@ -309,4 +398,9 @@ class CdrCorrelator:
             escalation_step=self._escalation_step(call),
             abandon_position=call.abandon_position if call.abandoned else None,
             callback_requested=ivr.get("Callback") == "1",
+            transfer_type=call.transfer_type,
+            transfer_target=call.transfer_target,
+            transfer_queue=call.later_queues[-1] if transferred and call.later_queues else None,
+            transfer_line=later_line,
+            transfer_partner=self.partner_of(later_line) if later_line else None,
         )

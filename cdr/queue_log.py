@@ -11,7 +11,10 @@ AMI event        verb                                data1 | data2 | data3 ...
 QueueCallerJoin  ENTERQUEUE                          url ('') | caller number | position
 AgentConnect     CONNECT                             holdtime s | member channel uniqueid | ringtime s
 AgentComplete    COMPLETECALLER / COMPLETEAGENT      holdtime s | talk time s | original position
-AgentComplete    TRANSFER (Reason: transfer)         '' | '' | holdtime | talk time | original position
+BlindTransfer +  BLINDTRANSFER                       exten | context | holdtime | talk time | original position
+ AgentComplete (Reason: transfer)
+AttendedTransfer ATTENDEDTRANSFER                    BRIDGE | bridge id (or APP | app, LINK | chan | chan)
+ + AgentComplete (Reason: transfer)                  | holdtime | talk time | original position
 QueueCallerAbandon ABANDON (the caller hung up)      position | original position | wait s
 QueueCallerAbandon EXITWITHTIMEOUT (QUEUESTATUS=TIMEOUT) position | original position | wait s
 AgentRingNoAnswer RINGNOANSWER                       ring time ms
@@ -19,6 +22,7 @@ AgentRingNoAnswer RINGNOANSWER                       ring time ms
 QueueMemberAdded  ADDMEMBER (callid MANAGER)         ''
 QueueMemberRemoved REMOVEMEMBER (callid MANAGER)     ''
 QueueMemberPause  PAUSE / UNPAUSE                    reason
+ (a burst, one per queue) PAUSEALL / UNPAUSEALL      reason (callid and queue NONE), then one PAUSE per queue
 =============== =================================== ======================================
 
 ``callid`` is the caller channel's uniqueid (``NONE`` for member events, as
@@ -30,10 +34,24 @@ app_queue publishes QueueCallerAbandon both when the caller hangs up and when th
 queue's timeout expires; only the channel variable it sets next
 (``QUEUESTATUS=TIMEOUT``) tells them apart, so that row is held until the
 channel's QUEUESTATUS (or its hang-up, or the dialplan going on) says which it was.
+
+A transfer by the advisor ends the queue call with AgentComplete ``Reason: transfer``;
+the BlindTransfer or AttendedTransfer event just before it says where the caller went,
+which app_queue writes in the row (Asterisk 22 writes no plain ``TRANSFER`` verb; this
+builder falls back to it only when it missed the transfer event).
+
+A member paused or unpaused in every queue at once (``autopause=all``, QueuePause
+without a queue, PauseQueueMember without a queue) gets a PAUSEALL/UNPAUSEALL row
+before its PAUSE rows; AMI has no event for it, only the burst of QueueMemberPause
+events (one per queue, same member, same state and reason, within ``PAUSE_BURST``).
+So the rows of a QueueMemberPause are held until the next event shows whether the
+burst goes on. Known gap: a member in a single queue paused "in all queues" shows as
+one plain PAUSE (Asterisk's file has PAUSEALL then PAUSE).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -41,6 +59,8 @@ from dataclasses import dataclass, field
 AmiEvent = Mapping[str, str]
 NONE = "NONE"
 MANAGER = "MANAGER"
+# The QueueMemberPause events of one pause-all come within microseconds of each other.
+PAUSE_BURST = dt.timedelta(milliseconds=50)
 
 
 @dataclass(frozen=True)
@@ -106,6 +126,39 @@ class _Waiting:
     event: dict[str, str]
 
 
+@dataclass(frozen=True)
+class Transfer:
+    """Where an advisor (or the caller) sent the other party: the data of app_queue's transfer row."""
+
+    verb: str  # BLINDTRANSFER | ATTENDEDTRANSFER
+    data: tuple[str, ...]  # BLINDTRANSFER: exten, context; ATTENDEDTRANSFER: BRIDGE, id | APP, app | LINK, a, b
+
+
+def transfer_of(event: AmiEvent) -> Transfer | None:
+    """The transfer a successful BlindTransfer or AttendedTransfer event describes (None otherwise)."""
+    if event.get("Result") != "Success":
+        return None
+    if event.get("Event") == "BlindTransfer":
+        return Transfer("BLINDTRANSFER", (event.get("Extension", ""), event.get("Context", "")))
+    if event.get("Event") != "AttendedTransfer":
+        return None
+    kind = event.get("DestType", "")
+    if kind == "Bridge":
+        return Transfer("ATTENDEDTRANSFER", ("BRIDGE", event.get("DestBridgeUniqueid", "")))
+    if kind == "App":
+        return Transfer("ATTENDEDTRANSFER", ("APP", event.get("DestApp", "")))
+    if kind == "Link":
+        links = (event.get("LocalOneChannel", ""), event.get("LocalTwoChannel", ""))
+        return Transfer("ATTENDEDTRANSFER", ("LINK", *links))
+    return None  # Threeway, Fail: app_queue logs no transfer
+
+
+def _transfer_parties(event: AmiEvent) -> set[str]:
+    """Uniqueids of the channels on either side of a transfer (the queue caller is one of them)."""
+    keys = ("TransfereeUniqueid", "TransfererUniqueid", "OrigTransfererUniqueid", "SecondTransfererUniqueid")
+    return {event[k] for k in keys if event.get(k)}
+
+
 @dataclass
 class QueueLogBuilder:
     """Feed every AMI event in arrival order; ``feed`` returns the queue_log rows it completes."""
@@ -115,11 +168,17 @@ class QueueLogBuilder:
     undecided: dict[str, _Waiting] = field(default_factory=dict)
     # caller uniqueid -> member name -> when app_queue started ringing it
     ringing: dict[str, dict[str, dt.datetime]] = field(default_factory=dict)
+    # channel uniqueid -> the transfer it took part in, until its AgentComplete
+    transfers: dict[str, Transfer] = field(default_factory=dict)
+    # the QueueMemberPause events of a burst not known to be over yet
+    pauses: list[dict[str, str]] = field(default_factory=list)
 
     def feed(self, event: AmiEvent) -> list[QueueLogEntry]:
         name = event.get("Event", "")
         uniqueid = event.get("Uniqueid", "")
         out: list[QueueLogEntry] = []
+        if self.pauses and not self._same_burst(event):
+            out.extend(self._pause_rows())
         if uniqueid in self.undecided and self._decisive(event):
             out.extend(self._decide(uniqueid, event))
         handler = getattr(self, f"_on_{name.lower()}", None)
@@ -128,8 +187,8 @@ class QueueLogBuilder:
         return out
 
     def pending(self) -> int:
-        """Callers whose queue exit is not decided yet (a test checks it drains to 0)."""
-        return len(self.undecided)
+        """Callers whose queue exit, and pauses whose extent, is not decided yet (a test checks it drains to 0)."""
+        return len(self.undecided) + len(self.pauses)
 
     # --- callers ---------------------------------------------------------
     def _on_queuecallerjoin(self, event: AmiEvent) -> list[QueueLogEntry]:
@@ -153,9 +212,20 @@ class QueueLogBuilder:
         position = self.original_position.pop(uniqueid, "")
         reason = event.get("Reason", "")
         if reason == "transfer":
-            return [_entry(event, "TRANSFER", "", "", hold, talk, position)]
+            transfer = self.transfers.pop(uniqueid, None)
+            if transfer is None:  # the transfer event was missed: the pre-Asterisk 12 verb
+                return [_entry(event, "TRANSFER", "", "", hold, talk, position)]
+            return [_entry(event, transfer.verb, *transfer.data, hold, talk, position)]
         verb = "COMPLETEAGENT" if reason == "agent" else "COMPLETECALLER"
         return [_entry(event, verb, hold, talk, position)]
+
+    def _on_blindtransfer(self, event: AmiEvent) -> list[QueueLogEntry]:
+        transfer = transfer_of(event)
+        if transfer is not None:
+            self.transfers.update(dict.fromkeys(_transfer_parties(event), transfer))
+        return []
+
+    _on_attendedtransfer = _on_blindtransfer
 
     def _on_agentringnoanswer(self, event: AmiEvent) -> list[QueueLogEntry]:
         self.ringing.get(event.get("Uniqueid", ""), {}).pop(event.get("MemberName", ""), None)
@@ -179,6 +249,7 @@ class QueueLogBuilder:
         self.hangup_requested.pop(uniqueid, None)
         self.original_position.pop(uniqueid, None)
         self.ringing.pop(uniqueid, None)
+        self.transfers.pop(uniqueid, None)
         return []
 
     @staticmethod
@@ -223,9 +294,33 @@ class QueueLogBuilder:
         return [_entry(event, "REMOVEMEMBER", "", callid=MANAGER)]
 
     def _on_queuememberpause(self, event: AmiEvent) -> list[QueueLogEntry]:
-        verb = "PAUSE" if event.get("Paused") == "1" else "UNPAUSE"
+        self.pauses.append(dict(event))  # its rows wait for the end of the burst (``feed``)
+        return []
+
+    @staticmethod
+    def _pause_key(event: AmiEvent) -> tuple[str, str, str]:
         reason = event.get("PausedReason") or event.get("Reason") or ""
-        return [_entry(event, verb, reason, callid=NONE)]
+        return (event.get("Interface") or event.get("MemberName", ""), event.get("Paused", ""), reason)
+
+    def _same_burst(self, event: AmiEvent) -> bool:
+        first = self.pauses[0]
+        return (
+            event.get("Event") == "QueueMemberPause"
+            and self._pause_key(event) == self._pause_key(first)
+            and event.get("Queue") not in {p.get("Queue") for p in self.pauses}
+            and ami_time(event) - ami_time(first) <= PAUSE_BURST
+        )
+
+    def _pause_rows(self) -> list[QueueLogEntry]:
+        """PAUSE/UNPAUSE per queue, after PAUSEALL/UNPAUSEALL when the member went in several queues at once."""
+        burst, self.pauses = self.pauses, []
+        verb = "PAUSE" if burst[0].get("Paused") == "1" else "UNPAUSE"
+        reason = self._pause_key(burst[0])[2]
+        rows = [_entry(event, verb, reason, callid=NONE) for event in burst]
+        if len(burst) > 1:
+            everywhere = _entry(burst[0], f"{verb}ALL", reason, callid=NONE)
+            rows.insert(0, dataclasses.replace(everywhere, queuename=NONE))
+        return rows
 
 
 def parse_queue_log_file(lines: Iterable[str], *, recovered: bool = True) -> list[QueueLogEntry]:

@@ -119,6 +119,10 @@ def test_three_calls_in_parallel_give_three_records() -> None:
     "queue_timeout_call",  # ENTERQUEUE, RINGNOANSWER x5, EXITWITHTIMEOUT
     "asterisk_records_calls",  # two calls: ENTERQUEUE, CONNECT, COMPLETECALLER / COMPLETEAGENT
     "member_changes",  # ADDMEMBER, PAUSE (reason), UNPAUSE, REMOVEMEMBER
+    "ring_no_answer_call",  # ENTERQUEUE, RINGNOANSWER, PAUSEALL + PAUSE in each queue (autopause), CONNECT, ...
+    "blind_transfer_call",  # ENTERQUEUE, CONNECT, BLINDTRANSFER, then the second queue: ENTERQUEUE, CONNECT, ...
+    "attended_transfer_call",  # the consulted queue's ENTERQUEUE, CONNECT (a Local channel), ATTENDEDTRANSFER
+    "attended_transfer_without_target_call",  # the same; Asterisk's AttendedTransfer event had no target channel
 ])
 def test_queue_log_rows_are_the_lines_asterisk_wrote(trace: str) -> None:
     ours = [row.file_line() for row in queue_log_of(f"{trace}.raw")]
@@ -132,6 +136,97 @@ def test_queue_log_verbs_of_the_recorded_calls() -> None:
     assert verbs["queue_abandon_call"] == ["ENTERQUEUE", "RINGNOANSWER", "RINGNOANSWER", "RINGCANCELED", "ABANDON"]
     assert verbs["queue_timeout_call"] == ["ENTERQUEUE", *["RINGNOANSWER"] * 5, "EXITWITHTIMEOUT"]
     assert verbs["member_changes"] == ["ADDMEMBER", "PAUSE", "UNPAUSE", "REMOVEMEMBER", "PAUSE", "UNPAUSE"]
+
+
+def test_line_that_does_not_answer_is_recorded_and_the_next_line_answers() -> None:
+    """cma-02 rings 5 s unanswered: app_queue logs it, pauses it in every queue (autopause) and cma-01 answers."""
+    records, correlator = replay("ring_no_answer_call.raw")
+    assert len(records) == 1 and correlator.open_calls() == 0
+    record = records[0]
+    assert record.outcome == "answered" and record.queue == "sector-crafts"
+    assert (record.line, record.partner) == ("cma-01", "cma")
+    assert record.dstchannel.startswith("PJSIP/cma-01-")
+    # 5 s ringing cma-02, the 1 s retry, then cma-01 answered at once: the caller waited 7 s
+    assert (record.wait_seconds, record.ring_seconds, record.talk_seconds) == (7, 0, 4)
+    assert record.transfer_type is None and record.transfer_line is None
+
+    rows = queue_log_of("ring_no_answer_call.raw")
+    unanswered = [r for r in rows if r.event == "RINGNOANSWER"]
+    assert [(r.agent, r.queuename, r.data1, r.callid) for r in unanswered] == [
+        ("cma-02", "sector-crafts", "5000", record.linkedid)]
+    paused = [r for r in rows if r.event in ("PAUSEALL", "PAUSE")]
+    assert paused[0].event == "PAUSEALL" and paused[0].queuename == "NONE"
+    assert {r.agent for r in paused} == {"cma-02"} and {r.data1 for r in paused} == {"Auto-Pause"}
+    assert len({r.queuename for r in paused[1:]}) == len(paused) - 1 == 11  # every queue cma-02 is in
+    connect = next(r for r in rows if r.event == "CONNECT")
+    assert (connect.agent, connect.data1) == ("cma-01", "7")
+
+
+def test_blind_transfer_keeps_one_record_and_names_the_target() -> None:
+    """cma-02 answers, talks 3 s and blind-transfers the caller to sector-commerce, where cci-01 answers."""
+    records, correlator = replay("blind_transfer_call.raw")
+    assert len(records) == 1 and correlator.open_calls() == 0
+    record = records[0]
+    # who answered first, as for any answered call
+    assert record.outcome == "answered" and record.queue == "sector-crafts"
+    assert (record.line, record.partner) == ("cma-02", "cma") and record.dstchannel.startswith("PJSIP/cma-02-")
+    assert (record.wait_seconds, record.ring_seconds, record.talk_seconds) == (0, 0, 3)
+    assert record.wrapup_seconds == 15
+    # and where the caller went
+    assert record.transfer_type == "blind" and record.transfer_target == "701@aiguilleur-transfer"
+    assert (record.transfer_queue, record.transfer_line, record.transfer_partner) == (
+        "sector-commerce", "cci-01", "cci")
+    assert record.billsec >= record.talk_seconds + 8  # the whole conversation, cci-01's 8 s included
+
+    transfer = next(r for r in queue_log_of("blind_transfer_call.raw") if r.event == "BLINDTRANSFER")
+    assert (transfer.callid, transfer.queuename, transfer.agent) == (record.linkedid, "sector-crafts", "cma-02")
+    assert transfer.data == "701|aiguilleur-transfer|0|3|1"  # exten|context|hold|talk|original position
+
+
+def test_attended_transfer_names_the_consulted_line() -> None:
+    """cma-02 consults sector-commerce (cci-01 answers a Local channel), then hangs up: the caller goes to cci-01."""
+    records, correlator = replay("attended_transfer_call.raw")
+    assert len(records) == 1 and correlator.open_calls() == 0  # the Local channels are the same call
+    record = records[0]
+    assert record.outcome == "answered" and record.queue == "sector-crafts"
+    assert (record.line, record.partner, record.talk_seconds) == ("cma-02", "cma", 8)
+    assert record.transfer_type == "attended" and record.transfer_target == "701@aiguilleur-transfer"
+    assert (record.transfer_queue, record.transfer_line, record.transfer_partner) == (
+        "sector-commerce", "cci-01", "cci")
+
+    rows = queue_log_of("attended_transfer_call.raw")
+    transfer = next(r for r in rows if r.event == "ATTENDEDTRANSFER")
+    assert (transfer.callid, transfer.agent, transfer.data1) == (record.linkedid, "cma-02", "BRIDGE")
+    assert (transfer.data3, transfer.data4, transfer.data5) == ("1", "8", "1")
+    consulted = next(r for r in rows if r.event == "ENTERQUEUE" and r.queuename == "sector-commerce")
+    assert consulted.callid != record.linkedid and consulted.data2 == "cma02"  # the advisor's Local channel
+
+
+def test_attended_transfer_event_without_target_channel_takes_the_target_from_the_consultation() -> None:
+    """Recorded live: Asterisk 22 sent AttendedTransfer with no TransferTargetChannel (the consultation's
+    bridge was already empty); the advisor's consultation call (Local/701@aiguilleur-transfer) names it."""
+    events = list(parse_ami_stream((FIXTURES / "attended_transfer_without_target_call.raw").read_bytes()))
+    transfer = next(e for e in events if e.get("Event") == "AttendedTransfer")
+    assert "TransferTargetChannel" not in transfer
+    records, correlator = replay("attended_transfer_without_target_call.raw")
+    assert len(records) == 1 and correlator.open_calls() == 0
+    record = records[0]
+    assert (record.line, record.transfer_type, record.transfer_target) == (
+        "cma-02", "attended", "701@aiguilleur-transfer")
+    assert (record.transfer_queue, record.transfer_line) == ("sector-commerce", "cci-01")
+
+
+def test_a_missed_transfer_event_still_closes_the_queue_call() -> None:
+    """Without the BlindTransfer event (lost by the listener), the queue call still ends: plain TRANSFER row."""
+    correlator = CdrCorrelator(partner_of=partner_of, escalation_after=ESCALATION_AFTER)
+    items: list[CdrItem] = []
+    for event in parse_ami_stream((FIXTURES / "blind_transfer_call.raw").read_bytes()):
+        if event.get("Event") != "BlindTransfer":
+            items.extend(correlator.feed(event))
+    records = [i for i in items if isinstance(i, CallRecord)]
+    assert len(records) == 1 and records[0].line == "cma-02" and records[0].transfer_type is None
+    verbs = [i.event for i in items if isinstance(i, QueueLogEntry)]
+    assert verbs == ["ENTERQUEUE", "CONNECT", "TRANSFER", "ENTERQUEUE", "CONNECT", "COMPLETEAGENT"]
 
 
 def test_queue_log_rows_carry_microseconds_and_the_record_comes_last() -> None:
