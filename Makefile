@@ -45,6 +45,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.queue_state_bench
 	$(BIN)/python -m bench.cdr_writer_bench
 	$(BIN)/python -m bench.sim_bench
+	$(BIN)/python -m bench.wallboard_fanout_bench --json var/bench-wallboard.json
 	$(BIN)/python -m bench.routing_bench
 
 demo: $(STAMP) system-deps

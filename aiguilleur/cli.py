@@ -17,7 +17,7 @@ from pathlib import Path
 import asyncpg
 import structlog
 
-from aiguilleur import cli_report, cli_sim, confgen
+from aiguilleur import cli_report, cli_rules, cli_sim, cli_users, confgen
 from aiguilleur.cli_common import out as _out
 from aiguilleur.database import resolve
 from aiguilleur.logs import configure
@@ -286,6 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_report.register(sub)
     cli_sim.register(sub)
+    cli_users.register(sub)
+    cli_rules.register(sub)
     return parser
 
 

@@ -1,0 +1,151 @@
+"""The web app on a free loopback port, over the real PostgreSQL (its own database).
+
+The live state is booted from a QueueStatus recorded on the sandbox Asterisk 22
+(every line a member of its queues); tests then apply AMI events to it as the
+service's AMI follower does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+import pytest_asyncio
+from aiohttp import web
+
+from cdr.correlator import CdrCorrelator
+from cdr.migrate import migrate
+from config.models import Hotline
+from queues.ami_parse import parse_ami_stream
+from queues.state import LiveState, StateConfig, seed_from_queue_status
+from tests.conftest import drop_database, recreate_database
+from web import store
+from web.app import WebDeps, make_app
+from web.passwords import hash_password
+from web.ports import FixedHotline
+from web.wiring import CorrelatorCalls
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "ami"
+PASSWORD = "correct horse battery staple"
+USERS = {"ada": ("admin", None), "sam": ("supervisor", None), "alice": ("advisor", "cma-01"),
+         "bob": ("advisor", "cci-02")}
+
+
+def free_tcp_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def booted_live(hotline: Hotline) -> LiveState:
+    traffic = parse_ami_stream((FIXTURES / "queue_state_session.raw").read_bytes())
+    start = next(m for m in traffic if m.get("EventList") == "start")
+    reply = [m for m in traffic if m.get("ActionID") == start["ActionID"]]
+    first_time = next(float(m["Timestamp"]) for m in traffic if "Timestamp" in m)
+    live = LiveState(StateConfig.from_hotline(hotline))
+    live.load(seed_from_queue_status(reply, taken_at=first_time))
+    return live
+
+
+class RecordingDesk:
+    """Stands in for ``queues.advisors.AdvisorDesk`` where no Asterisk runs (db tier): records the calls.
+
+    The real desk on a real Asterisk is exercised by the pbx-tier browser test.
+    """
+
+    def __init__(self, lines: set[str]) -> None:
+        self.lines = lines
+        self.calls: list[tuple[str, str, str]] = []
+
+    def _check(self, line: str) -> None:
+        if line not in self.lines:
+            raise ValueError(f"unknown line {line!r}")
+
+    async def login(self, line: str) -> None:
+        self._check(line)
+        self.calls.append(("login", line, ""))
+
+    async def logout(self, line: str) -> None:
+        self._check(line)
+        self.calls.append(("logout", line, ""))
+
+    async def pause(self, line: str, reason: str) -> None:
+        self._check(line)
+        self.calls.append(("pause", line, reason))
+
+    async def unpause(self, line: str) -> None:
+        self._check(line)
+        self.calls.append(("unpause", line, ""))
+
+
+@dataclass
+class WebStack:
+    url: str
+    pool: asyncpg.Pool
+    live: LiveState
+    deps: WebDeps
+    app: web.Application
+    desk: RecordingDesk
+    correlator: CdrCorrelator
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def bearer(self, name: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[name]}"}
+
+
+async def create_users(pool: asyncpg.Pool) -> None:
+    hashed = await asyncio.to_thread(hash_password, PASSWORD)  # one hash (slow on purpose), shared
+    for name, (role, line) in USERS.items():
+        await store.add_user(pool, name, role, line, hashed)
+
+
+async def api_token(url: str, name: str, password: str = PASSWORD) -> str:
+    async with aiohttp.ClientSession() as http, http.post(
+            f"{url}/api/login", json={"name": name, "password": password, "client": "api"}) as response:
+        assert response.status == 200, await response.text()
+        token: str = (await response.json())["token"]
+        return token
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def web_stack(hotline: Hotline) -> AsyncIterator[WebStack]:
+    url_db = f"postgresql://postgres@127.0.0.1:5432/aiguilleur_web_{os.getpid()}"
+    await recreate_database(url_db)
+    pool = await asyncpg.create_pool(url_db, min_size=1, max_size=8)
+    try:
+        async with pool.acquire() as conn:
+            await migrate(conn)
+        await create_users(pool)
+        live = booted_live(hotline)
+        desk = RecordingDesk({line for line, _ in hotline.lines()})
+
+        def partner_of(line: str) -> str | None:
+            partner = hotline.partner_of(line)
+            return partner.id if partner else None
+
+        correlator = CdrCorrelator(partner_of=partner_of)
+        deps = WebDeps(pool=pool, live=live, hotline=FixedHotline(hotline), desk=lambda: desk,
+                       calls=CorrelatorCalls(correlator), feed_interval=0.05, today_interval=0.5)
+        app = make_app(deps)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await runner.setup()
+        port = free_tcp_port()
+        site = web.TCPSite(runner, "127.0.0.1", port)
+        await site.start()
+        stack = WebStack(f"http://127.0.0.1:{port}", pool, live, deps, app, desk, correlator)
+        for name in USERS:
+            stack.tokens[name] = await api_token(stack.url, name)
+        try:
+            yield stack
+        finally:
+            await runner.cleanup()
+    finally:
+        await pool.close()
+        await drop_database(url_db)

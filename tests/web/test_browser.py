@@ -1,0 +1,248 @@
+"""A real browser (Debian's chromium, headless, driven by playwright) on the real stack.
+
+Sandbox Asterisk 22 + SIPp callers and softphone + the service (IVR, AMI follower,
+rules engine, web) + PostgreSQL. A supervisor watches the wallboard change when a
+real call enters a queue; the advisor of the line it rings sees the caller's
+profile pop; an admin edits a rule, sees the error next to the field, fixes it,
+previews the diff and applies it. Screenshots go to var/test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+
+from aiguilleur.confgen import render
+from aiguilleur.service import Service, start_service
+from config.models import Hotline
+from config.settings import REPO_ROOT, AmiSettings, FastAgiSettings, HttpSettings, PbxSettings, Settings
+from ivr.prompt_audio import generate as generate_prompts
+from ivr.prompts import SOUNDS_SUBDIR, catalogue
+from sandbox.pbx import SandboxPbx, default_cache_dir, ensure_root
+from sandbox.sipp import AgentsUas, CallScript, free_udp_port, run_calls
+from tests.conftest import drop_database, recreate_database
+from tests.web.conftest import PASSWORD, free_tcp_port
+from web import store
+from web.passwords import hash_password
+
+pytestmark = [pytest.mark.pbx, pytest.mark.asyncio(loop_scope="module")]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARTIFACTS = REPO_ROOT / "var" / "test-artifacts"
+HOSTILE_NAME = "<script>alert(1)</script>"
+CALLER = "0320555001"
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    service: Service
+    hotline: Hotline
+    url: str
+
+
+@pytest.fixture(scope="module")
+def pbx_and_lines(hotline: Hotline, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, SandboxPbx]]:
+    work = tmp_path_factory.mktemp("web-e2e")
+    settings = Settings(
+        database_url=f"postgresql://postgres@127.0.0.1:5432/aiguilleur_webe2e_{os.getpid()}",
+        state_dir=work,
+        now="2026-11-23T10:00:00+01:00",  # a fixed open instant
+        pbx=PbxSettings(sip_port=free_udp_port(), line_contact_port=free_udp_port(), rtp_start=33000,
+                        rtp_end=33999),
+        ami=AmiSettings(port=free_tcp_port(), ping_interval=1, pong_timeout=2),
+        fastagi=FastAgiSettings(port=free_tcp_port()),
+        http=HttpSettings(port=free_tcp_port()),
+    )
+    conf_dir = work / "asterisk_conf"
+    conf_dir.mkdir()
+    for name, text in render(hotline, settings.pbx, settings.ami, settings.fastagi).items():
+        (conf_dir / name).write_text(text, encoding="utf-8")
+    generate_prompts(catalogue(hotline), work / "prompts")
+    pbx = SandboxPbx(ensure_root(default_cache_dir()), f"web-{os.getpid()}", conf_dir)
+    pbx.install_sounds(work / "prompts", SOUNDS_SUBDIR)
+    assert settings.pbx.line_contact_port is not None
+    # The advisor's softphone rings 5 s before answering: long enough to watch "ringing" on the pages.
+    agents = AgentsUas(settings.pbx.line_contact_port, ring_ms=5000, talk_ms=5000)
+    with pbx, agents:
+        yield settings, pbx
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def stack(pbx_and_lines: tuple[Settings, SandboxPbx], hotline: Hotline) -> AsyncIterator[Stack]:
+    settings, pbx = pbx_and_lines
+    assert settings.database_url is not None
+    await recreate_database(settings.database_url)
+    service = await start_service(settings, hotline, asterisk_log_dir=pbx.instance_dir / "log")
+    try:
+        assert service.web is not None, "the web app did not start"
+        await service.ami.wait_ready(timeout=15)
+        hashed = await asyncio.to_thread(hash_password, PASSWORD)
+        for name, role, line in (("sam", "supervisor", None), ("alice", "advisor", "cma-01"),
+                                 ("ada", "admin", None)):
+            await store.add_user(service.pool, name, role, line, hashed)
+        yield Stack(settings, service, hotline, service.web.url)
+    finally:
+        await service.stop()
+        await drop_database(settings.database_url)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    assert shutil.which(CHROMIUM), "Debian's chromium is missing: sandbox/install-system-deps.sh installs it"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+class Watched:
+    """A page whose console errors (a CSP violation, a script error) and dialogs (an alert) are recorded."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.problems: list[str] = []
+        page.on("console", lambda msg: self.problems.append(msg.text) if msg.type == "error" else None)
+        page.on("pageerror", lambda exc: self.problems.append(str(exc)))
+        page.on("dialog", lambda dialog: self.problems.append(f"dialog: {dialog.message}"))
+
+
+async def logged_in(browser: Browser, stack: Stack, name: str, path: str) -> tuple[BrowserContext, Watched]:
+    context = await browser.new_context(viewport={"width": 1600, "height": 1000})
+    page = await context.new_page()
+    watched = Watched(page)
+    await page.goto(f"{stack.url}{path}")
+    await expect(page).to_have_url(f"{stack.url}/login?next={path}")
+    await page.fill('input[name="name"]', name)
+    await page.fill('input[name="password"]', PASSWORD)
+    await page.click('button[type="submit"]')
+    await expect(page).to_have_url(f"{stack.url}{path}")
+    return context, watched
+
+
+async def shot(page: Page, name: str) -> Path:
+    path = ARTIFACTS / f"{name}.png"
+    await page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+async def test_wallboard_changes_and_the_advisor_page_pops_the_caller_of_a_real_call(
+    stack: Stack, browser: Browser
+) -> None:
+    # Only cma-01 is logged in: the crafts caller rings alice's line.
+    await stack.service.desk.login("cma-01")
+    await stack.service.pool.execute(
+        """INSERT INTO cdr (linkedid, uniqueid, src, start, "end", duration, billsec, disposition, outcome,
+                            partner, line, need, sector)
+           VALUES ('earlier.1', 'earlier.1', $1, $2::timestamptz, $2::timestamptz + interval '2 minutes',
+                   120, 90, 'ANSWERED', 'answered', 'cma', 'cma-04', 'creation', 'crafts')""",
+        CALLER, dt.datetime.now(dt.UTC) - dt.timedelta(days=20))
+    wall_ctx, wall = await logged_in(browser, stack, "sam", "/wallboard")
+    advisor_ctx, advisor = await logged_in(browser, stack, "alice", "/advisor")
+    try:
+        crafts_waiting = wall.page.locator('tr[data-queue="sector-crafts"] td.waiting')
+        await expect(wall.page.locator('li.line[data-line="cma-01"]')).to_have_class("line st-available")
+        await expect(advisor.page.locator("#no-call")).to_be_visible()
+        await shot(wall.page, "wallboard-before-call")
+
+        call = asyncio.create_task(asyncio.to_thread(
+            run_calls, [CallScript(digits=["2", "2", "2", "59"], caller_number=CALLER, caller_name=HOSTILE_NAME,
+                                   hold_after_ms=14000)],
+            port=stack.settings.pbx.sip_port, number=stack.hotline.number, timeout_s=90))
+        # The caller answers the menu (~12 s), joins sector-crafts and cma-01 rings for 5 s.
+        await expect(crafts_waiting).to_have_text("1", timeout=40_000)
+        await expect(wall.page.locator('tr[data-queue="sector-crafts"] .callers .name')).to_have_text(HOSTILE_NAME)
+        await expect(wall.page.locator("#total-waiting")).to_have_text("1")
+        await shot(wall.page, "wallboard-caller-waiting")
+
+        caller = advisor.page.locator("#caller")
+        await expect(caller).to_be_visible(timeout=10_000)
+        await expect(caller).to_have_class("caller ringing")
+        await expect(advisor.page.locator("#caller-number")).to_have_text(CALLER)
+        await expect(advisor.page.locator("#caller-clid")).to_contain_text(HOSTILE_NAME)
+        answers = advisor.page.locator("#answers")
+        for label in ("entreprise en difficulté", "artisanat", "1 à 9 salariés", "Nord"):
+            await expect(answers).to_contain_text(label)
+        await expect(advisor.page.locator("#earlier-count")).to_have_text("1")
+        memo = advisor.page.locator("#memo")
+        await expect(memo).to_contain_text("Artisans : interlocuteur CMA")
+        await expect(memo).to_contain_text("Chômage partiel")
+        await expect(memo).not_to_contain_text("Créer ou reprendre une entreprise")
+        await shot(advisor.page, "advisor-ringing")
+
+        await expect(caller).to_have_class("caller connected", timeout=10_000)
+        await expect(wall.page.locator('li.line[data-line="cma-01"]')).to_have_class("line st-busy")
+        await expect(crafts_waiting).to_have_text("0")
+        await shot(wall.page, "wallboard-line-busy")
+        await shot(advisor.page, "advisor-connected")
+
+        # The advisor pauses from the page (the real AdvisorDesk over AMI); the wallboard shows the reason.
+        await call
+        await advisor.page.select_option("#pause-reason", "repas")
+        await advisor.page.click('button[data-action="pause"]')
+        await expect(advisor.page.locator("#action-result")).to_have_text("Fait.")
+        line = wall.page.locator('li.line[data-line="cma-01"]')
+        await expect(line).to_have_class("line st-paused", timeout=10_000)
+        await expect(line.locator(".reason")).to_have_text("repas")
+        await shot(wall.page, "wallboard-paused-with-reason")
+        await advisor.page.click('button[data-action="unpause"]')
+        await expect(line).not_to_have_class("line st-paused", timeout=10_000)
+        assert not wall.problems and not advisor.problems, (wall.problems, advisor.problems)
+    finally:
+        await wall_ctx.close()
+        await advisor_ctx.close()
+
+
+async def test_admin_edits_a_rule_sees_the_field_error_previews_and_applies(stack: Stack, browser: Browser) -> None:
+    context, admin = await logged_in(browser, stack, "ada", "/rules")
+    page = admin.page
+    try:
+        running = stack.service.rules.hotline
+        after = page.locator('table[data-list="queues.escalation"] tbody tr').nth(1).locator(
+            'input[data-field="after_seconds"]')
+        await expect(after).to_have_value(str(running.queues.escalation[1].after_seconds))
+        await after.fill("-5")
+        await page.click("#preview")
+        error = page.locator('[data-error-for="queues.escalation[1].after_seconds"]')
+        await expect(error).to_be_visible()
+        await expect(page.locator("#apply")).to_be_disabled()
+        await shot(page, "rules-field-error")
+
+        await after.fill("45")
+        await page.click("#preview")
+        await expect(error).to_have_count(0)
+        await expect(page.locator("#diff")).to_contain_text("45")
+        await expect(page.locator("#apply")).to_be_enabled()
+        await shot(page, "rules-preview-diff")
+        await page.click("#apply")
+        await expect(page.locator("#apply-result")).to_contain_text("applied", timeout=20_000)
+        assert stack.service.rules.hotline.queues.escalation[1].after_seconds == 45
+        assert stack.service.rules.hotline.version == running.version + 1
+        await page.wait_for_load_state("load")
+        await expect(page.locator("#rules-version")).to_have_text(str(running.version + 1), timeout=10_000)
+        await expect(page.locator("#history")).to_contain_text("ada")
+        await shot(page, "rules-applied")
+
+        await page.click("#rollback")
+        await expect(page.locator("#apply-result")).to_contain_text("applied", timeout=20_000)
+        await expect(page.locator("#history")).to_contain_text("rollback", timeout=10_000)
+        restored = stack.service.rules.hotline.queues.escalation[1]
+        assert restored.after_seconds == running.queues.escalation[1].after_seconds
+        await shot(page, "rules-rolled-back")
+        assert not admin.problems, admin.problems
+    finally:
+        await context.close()

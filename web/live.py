@@ -1,0 +1,185 @@
+"""Live updates for the wallboard: poll the reducer's version, build once, wake every client.
+
+The AMI path is not touched: ``LiveState.snapshot()`` is cached until the state
+changes, so polling it every ``interval`` (0.1 s) costs a comparison when nothing
+happened. On a change the wallboard is built and serialised **once**, and every
+connected SSE client is woken with the same bytes; a slow client skips to the
+newest message (nothing queues up per client).
+
+Today's per-queue service level comes from the call records: re-read every
+``today_interval`` seconds (the day's calls: at most a few thousand rows).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import structlog
+
+from cdr.kpi import QUEUE_OUTCOMES, CallFacts, KpiSettings, compute_kpis, group_by
+from cdr.reports import fetch_calls, has_wrapup_column
+from queues.state import LiveSnapshot
+from web.ports import HealthProbe, HotlineSource, LiveSource
+from web.wallboard import PartnerInfo, TodayStats, Wallboard, build
+
+log = structlog.get_logger(__name__)
+Clock = Callable[[], float]
+
+
+def today_stats(calls: list[CallFacts], settings: KpiSettings) -> tuple[dict[str, TodayStats], TodayStats]:
+    """Per queue and overall, with ``cdr.kpi``'s definitions (inclusive service level)."""
+
+    def stats(group: list[CallFacts]) -> TodayStats:
+        k = compute_kpis(group, settings)
+        return TodayStats(k.offered or 0, k.answered, k.answered_within_threshold, k.abandoned or 0,
+                          k.service_level_inclusive)
+
+    queued = [c for c in calls if c.outcome in QUEUE_OUTCOMES and c.queue]
+    per_queue = {name: stats(list(group)) for name, group in group_by(queued, lambda c: c.queue).items()}
+    return per_queue, stats(calls)
+
+
+@dataclass
+class _Frame:
+    generation: int
+    wallboard: Wallboard
+    data: bytes  # the SSE frame
+
+
+def sse_frame(event: str, payload: object, event_id: int | None = None) -> bytes:
+    text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {event}\ndata: {text}\n\n".encode()
+
+
+class LiveFeed:
+    """One task polls; any number of subscribers await ``wait_newer``.
+
+    With no subscriber the poll builds nothing; ``current()`` builds on demand.
+    """
+
+    def __init__(
+        self,
+        live: LiveSource,
+        hotline: HotlineSource,
+        *,
+        health: HealthProbe | None = None,
+        pool: asyncpg.Pool | None = None,
+        kpi_settings: KpiSettings | None = None,
+        interval: float = 0.1,
+        today_interval: float = 5.0,
+        clock: Clock = time.time,
+    ) -> None:
+        self.live = live
+        self.hotline = hotline
+        self.health_probe = health
+        self.pool = pool
+        self.kpi_settings = kpi_settings or KpiSettings()
+        self.interval = interval
+        self.today_interval = today_interval
+        self.clock = clock
+        self.today: dict[str, TodayStats] = {}
+        self.today_overall: TodayStats | None = None
+        self.updates = 0
+        self.clients = 0
+        self._changed = asyncio.Event()
+        self._frame: _Frame | None = None
+        self._seen: tuple[int, int] = (-1, -1)  # (state version, today revision)
+        self._today_revision = 0
+        self._backlog_since: float | None = None
+        self.write_lag = 0.0
+
+    # --- for handlers ------------------------------------------------------------
+    def current(self) -> _Frame:
+        """The newest frame, built now if the state changed since the last one."""
+        snapshot = self.live.snapshot()
+        if self._frame is None or (snapshot.version, self._today_revision) != self._seen:
+            self._rebuild(snapshot)
+        assert self._frame is not None
+        return self._frame
+
+    async def wait_newer(self, generation: int, timeout: float) -> _Frame | None:  # noqa: ASYNC109
+        """The newest frame once its generation is past ``generation``; None after ``timeout``."""
+        frame = self.current()
+        if frame.generation > generation:
+            return frame
+        changed = self._changed
+        try:
+            async with asyncio.timeout(timeout):
+                await changed.wait()
+        except TimeoutError:
+            return None
+        return self.current()
+
+    def wake(self) -> None:
+        """Wake every waiting client now (shutdown)."""
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    def partners(self) -> list[PartnerInfo]:
+        return [PartnerInfo(p.id, p.name, tuple(p.line_ids())) for p in self.hotline.hotline.partners]
+
+    # --- the loop ------------------------------------------------------------------
+    def _rebuild(self, snapshot: LiveSnapshot) -> None:
+        generation = (self._frame.generation + 1) if self._frame else 1
+        board = build(snapshot, self.partners(), self.today, self.clock(), today_overall=self.today_overall)
+        self._frame = _Frame(generation, board, sse_frame("wallboard", board.to_json(), generation))
+        self._seen = (snapshot.version, self._today_revision)
+        self.wake()  # whoever built it (the poll or a page), every stream gets the new frame
+
+    def poll_once(self) -> bool:
+        """Rebuild and wake subscribers if the state (or today's figures) changed; True if it did."""
+        if self.health_probe is not None:
+            backlog = self.health_probe().backlog
+            now = self.clock()
+            if backlog == 0:
+                self._backlog_since = None
+                self.write_lag = 0.0
+            else:
+                self._backlog_since = self._backlog_since or now
+                self.write_lag = now - self._backlog_since
+        if self.clients == 0:
+            return False  # nobody listens: pages build the frame on demand (``current``)
+        snapshot = self.live.snapshot()
+        if (snapshot.version, self._today_revision) == self._seen and self._frame is not None:
+            return False
+        self._rebuild(snapshot)
+        self.updates += 1
+        return True
+
+    async def run(self) -> None:
+        while True:
+            try:
+                self.poll_once()
+            except Exception:  # a bug in a view must not stop live updates for good
+                log.exception("web.live_poll_failed")
+            await asyncio.sleep(self.interval)
+
+    async def refresh_today(self) -> None:
+        if self.pool is None:
+            return
+        hotline = self.hotline.hotline
+        tz = ZoneInfo(hotline.hours.timezone)
+        day = dt.datetime.fromtimestamp(self.clock(), tz).date()
+        async with self.pool.acquire() as conn:
+            calls = await fetch_calls(conn, day, day, hotline.hours.timezone,
+                                      wrapup_column=await has_wrapup_column(conn))
+        per_queue, overall = today_stats(calls, self.kpi_settings)
+        if per_queue != self.today or overall != self.today_overall:
+            self.today, self.today_overall = per_queue, overall
+            self._today_revision += 1
+
+    async def run_today(self) -> None:
+        while True:
+            try:
+                await self.refresh_today()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("web.today_stats_unavailable", error=str(exc) or type(exc).__name__)
+            await asyncio.sleep(self.today_interval)
