@@ -25,6 +25,7 @@ from config.settings import AmiSettings, FastAgiSettings, PbxSettings
 from sandbox.pbx import SandboxPbx, default_cache_dir, ensure_root
 from sandbox.sipp import AgentsUas, CallScript, free_udp_port, run_calls
 from tests.conftest import recreate_database
+from tests.pbx.logins import log_every_line_in
 
 pytestmark = pytest.mark.pbx
 
@@ -42,7 +43,8 @@ def place_call_with_the_service_down(hotline: Hotline, work: Path) -> Path:
                                rtp_start=34000, rtp_end=34999)
     conf_dir = work / "asterisk_conf"
     conf_dir.mkdir()
-    files = render(hotline, pbx_settings, AmiSettings(port=free_tcp_port()), FastAgiSettings(port=free_tcp_port()))
+    ami = AmiSettings(port=free_tcp_port())
+    files = render(hotline, pbx_settings, ami, FastAgiSettings(port=free_tcp_port()))
     for name, text in files.items():
         (conf_dir / name).write_text(text, encoding="utf-8")
     pbx = SandboxPbx(ensure_root(default_cache_dir()), f"recovery-{os.getpid()}", conf_dir)
@@ -52,6 +54,7 @@ def place_call_with_the_service_down(hotline: Hotline, work: Path) -> Path:
     (log_dir / CDR_FILE).parent.mkdir(parents=True, exist_ok=True)  # Asterisk does not create it
     assert pbx_settings.line_contact_port is not None
     with pbx, AgentsUas(pbx_settings.line_contact_port, ring_ms=300, talk_ms=3000):
+        log_every_line_in(ami, hotline)
         result = run_calls([CallScript(digits=["1"], caller_number="0320000031", hold_after_ms=8000)],
                            port=pbx_settings.sip_port, number=hotline.number, timeout_s=60)
         assert result.ok, result.describe()

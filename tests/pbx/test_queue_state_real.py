@@ -33,6 +33,7 @@ import pytest_asyncio
 from aiguilleur.confgen import render
 from config.models import Hotline
 from config.settings import AmiSettings, FastAgiSettings, PbxSettings
+from queues.advisors import AdvisorDesk
 from queues.ami import AmiClient
 from queues.resync import resync_into
 from queues.state import LiveSnapshot, LiveState, QueueCaller, StateConfig, state_from_queue_status
@@ -92,7 +93,11 @@ def sandbox(hotline: Hotline, tmp_path_factory: pytest.TempPathFactory) -> Itera
     fastagi = FastAgiSettings(port=free_tcp_port())
     conf_dir = work / "asterisk_conf"
     conf_dir.mkdir()
-    for name, text in render(hotline, pbx_settings, ami_settings, fastagi).items():
+    files = render(hotline, pbx_settings, ami_settings, fastagi)
+    # Lines here ring without ever answering, on purpose: without autopause, so each stays
+    # available and the states followed are ringing/available only (autopause: test_routing_real).
+    files["queues.conf"] = files["queues.conf"].replace("autopause=all", "autopause=no")
+    for name, text in files.items():
         (conf_dir / name).write_text(text, encoding="utf-8")
     pbx = SandboxPbx(ensure_root(default_cache_dir()), f"qstate-{os.getpid()}", conf_dir)
     assert pbx_settings.line_contact_port is not None
@@ -125,6 +130,8 @@ async def live(sandbox: Sandbox, hotline: Hotline) -> AsyncIterator[Live]:
     try:
         await ami.wait_ready(15)
         await control.wait_ready(15)
+        await AdvisorDesk(control, lambda: hotline).login_all()
+        await resync_into(state, ami)
         yield holder["live"]
     finally:
         await control.stop()
@@ -275,7 +282,8 @@ async def test_after_an_asterisk_restart_nothing_stale_survives(live: Live) -> N
     snap = live.snapshot()
     assert snap.synced  # ...and the resync after the new login replaced the whole state
     assert live.waiting() == []
+    # Logins and pauses are Asterisk's (persistentmembers): the state shows what Asterisk kept.
     mel = snap.lines["mel-02"]
-    assert (mel.status, mel.paused_reason, mel.paused_queues) == ("available", "", ())
-    assert {s.status for s in snap.lines.values()} == {"available"}
+    assert (mel.status, mel.paused_reason) == ("paused", "reunion")
+    assert {s.status for line, s in snap.lines.items() if line != "mel-02"} == {"available"}
     await assert_matches_asterisk(live)

@@ -40,6 +40,7 @@ from sandbox.sipp import (
     sip_quoted_string,
     stale_reference_scenarios,
 )
+from tests.pbx.logins import log_every_line_in
 
 pytestmark = pytest.mark.pbx
 
@@ -151,6 +152,7 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sandbo
     )
     assert pbx_settings.line_contact_port is not None
     with _pbx("sipp-test-gen", conf) as pbx:
+        log_every_line_in(ami, HOTLINE)
         yield pbx, pbx_settings.sip_port, pbx_settings.line_contact_port
 
 
