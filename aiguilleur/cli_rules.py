@@ -14,6 +14,7 @@ import getpass
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import asyncpg
 
@@ -27,12 +28,14 @@ from config.settings import Settings
 from queues.advisors import AdvisorDesk, AdvisorError, read_members
 from queues.ami import AmiClient, AmiError
 
+T = TypeVar("T")
+
 
 def _requester(args: argparse.Namespace) -> str:
     return str(args.by or os.environ.get("SUDO_USER") or getpass.getuser())
 
 
-async def _with_pool(settings: Settings, work: Callable[[asyncpg.Pool], Awaitable[int]]) -> int:
+async def _with_pool(settings: Settings, work: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
     database = await resolve(settings.database_url, settings.state_dir)
     try:
         pool = await asyncpg.create_pool(database.url, min_size=1, max_size=2)
@@ -120,14 +123,8 @@ def cmd_rules(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _advisor(settings: Settings, args: argparse.Namespace) -> int:
-    async def running_rules(pool: asyncpg.Pool) -> int:
-        active = await rules.active_rules(pool)
-        hotline_holder.append(active.hotline if active else load_hotline(settings.hotline_file))
-        return 0
-
-    hotline_holder: list[Hotline] = []
-    await _with_pool(settings, running_rules)
-    hotline = hotline_holder[0]
+    active = await _with_pool(settings, rules.active_rules)
+    hotline = active.hotline if active else load_hotline(settings.hotline_file)
     ami = AmiClient(settings.ami, on_event=lambda event: None)
     await ami.start()
     try:

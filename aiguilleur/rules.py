@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -295,11 +295,17 @@ class RulesEngine:
         self._on_applied(hotline)
         return f"{reloaded}; {changes} member changes"
 
-    async def reconcile_members(self, hotline: Hotline | None = None) -> int:
-        """Bring the logged-in lines' penalties and queues to the rules; return how many changes."""
+    async def reconcile_members(
+        self, hotline: Hotline | None = None, running: Mapping[str, Mapping[str, int]] | None = None
+    ) -> int:
+        """Bring the logged-in lines' penalties and queues to the rules; return how many changes.
+
+        ``running`` (line -> queue -> penalty): what Asterisk has, if just read; else asked over AMI.
+        """
         target = hotline or self._holder.hotline
-        members = await read_members(self._ami)
-        changes = plan_member_changes(target, members.penalties)
+        if running is None:
+            running = (await read_members(self._ami)).penalties
+        changes = plan_member_changes(target, running)
         for change in changes:
             await self._desk.apply_change(change)
         return len(changes)

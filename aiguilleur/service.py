@@ -30,7 +30,7 @@ from ivr.session import Clock
 from queues.advisors import AdvisorDesk
 from queues.ami import AmiClient, AmiError
 from queues.resync import expire_periodically, resync_into
-from queues.state import LiveState, StateConfig, queue_outlook
+from queues.state import LiveState, StateConfig, penalties_by_line, queue_outlook
 from web.server import WebServer, start_web
 from web.wiring import deps_from_service
 
@@ -120,9 +120,11 @@ async def start_service(
     async def on_ready() -> None:
         # After every (re)login: nothing stale survives an outage or an Asterisk restart.
         await resync_into(live, ami)
-        # Logged-in lines (kept by Asterisk across its restarts) ranked by the rules that run.
+        # Logged-in lines (kept by Asterisk across its restarts) ranked by the rules that run;
+        # the resync just read them, no second QueueStatus.
+        snapshot = live.snapshot()
         try:
-            await rules_engine.reconcile_members()
+            await rules_engine.reconcile_members(running=penalties_by_line(snapshot) if snapshot.synced else None)
         except (AmiError, ValueError) as error:
             log.warning("rules.reconcile_failed", error=str(error))
 

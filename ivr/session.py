@@ -20,7 +20,7 @@ from config.models import Hotline
 from ivr.hours import state_at
 from ivr.machine import Action, Ask, Digits, Event, Finish, Hangup, MenuMachine, Play, SayDateTime, Timeout
 from ivr.prompts import say_datetime_format, sound_name
-from routing.router import CallerProfile, QueueOutlook, RoutingDecision, decide
+from routing.router import CallerProfile, QueueOutlook, RoutingDecision, choose_queue, decide
 
 log = structlog.get_logger(__name__)
 
@@ -202,7 +202,7 @@ async def run_ivr(
     decision = None
     if finish.route:
         profile = profile_from(finish, caller_number)
-        decision = decide(profile, hotline, outlook(decide(profile, hotline).queue))
+        decision = decide(profile, hotline, outlook(choose_queue(profile, hotline)))
     log.info(
         "ivr.finished", exit=finish.exit_reason, answers=finish.answers,
         queue=decision.queue if decision else None, hours=opening.reason,

@@ -19,11 +19,18 @@ from config.models import Hotline
 from queues.ami import AmiActionError, AmiClient
 from queues.state import member_line, seed_from_queue_status
 from routing.router import queue_names
-from routing.rules import JoinQueue, LeaveQueue, MemberChange, SetPenalty, membership_of
+from routing.rules import (
+    LOGIN_CONTEXT,
+    MEMBERSHIP_FIELD_SEP,
+    JoinQueue,
+    LeaveQueue,
+    MemberChange,
+    SetPenalty,
+    membership_of,
+)
 
 log = structlog.get_logger(__name__)
 
-LOGIN_CONTEXT = "advisor-login"  # aiguilleur.confgen.LOGIN_CONTEXT (confgen imports us not)
 LOGIN_TIMEOUT = 10.0
 
 
@@ -79,15 +86,7 @@ class AdvisorDesk:
         """Add the line to every queue with its penalties and wrap-up (no-op where it is already)."""
         hotline = self._check_line(line)
         membership = membership_of(hotline, line)
-        await self._ami.send({
-            "Action": "Originate",
-            "Channel": f"Local/{line}@{LOGIN_CONTEXT}/n",
-            "Application": "Wait",
-            "Data": "0",
-            "Async": "false",
-            "Timeout": str(int(LOGIN_TIMEOUT * 1000)),
-            "Variable": f"_AIGUILLEUR_MEMBERSHIP={membership.encoded()},_AIGUILLEUR_WRAPUP={membership.wrapup_seconds}",
-        }, timeout=LOGIN_TIMEOUT)
+        await self._join(line, membership.encoded(), membership.wrapup_seconds)
         # Lines already in some queue kept their old penalty (MEMBERALREADY): set them right.
         if not fix_penalties:
             log.info("advisor.login", line=line, queues=len(membership.penalties))
@@ -128,6 +127,21 @@ class AdvisorDesk:
         except AmiActionError as error:
             raise AdvisorError(f"{line} is not logged in ({error})") from error
 
+    async def _join(self, line: str, membership: str, wrapup_seconds: int) -> None:
+        """Run the dialplan's login loop for ``line`` (``queue:penalty/...``); returns once added.
+
+        ``_`` prefixes: the Local channel's ;2 half, which runs the loop, inherits them.
+        """
+        await self._ami.send({
+            "Action": "Originate",
+            "Channel": f"Local/{line}@{LOGIN_CONTEXT}/n",
+            "Application": "Wait",
+            "Data": "0",
+            "Async": "false",
+            "Timeout": str(int(LOGIN_TIMEOUT * 1000)),
+            "Variable": f"_AIGUILLEUR_MEMBERSHIP={membership},_AIGUILLEUR_WRAPUP={wrapup_seconds}",
+        }, timeout=LOGIN_TIMEOUT)
+
     async def _remove(self, line: str, queue: str) -> None:
         try:
             await self._ami.send({"Action": "QueueRemove", "Queue": queue, "Interface": interface_of(line)})
@@ -144,14 +158,8 @@ class AdvisorDesk:
                 "Penalty": str(change.penalty), "Queue": change.queue,
             })
         elif isinstance(change, JoinQueue):
-            await self._ami.send({
-                "Action": "Originate",
-                "Channel": f"Local/{change.line}@{LOGIN_CONTEXT}/n",
-                "Application": "Wait", "Data": "0", "Async": "false",
-                "Timeout": str(int(LOGIN_TIMEOUT * 1000)),
-                "Variable": f"_AIGUILLEUR_MEMBERSHIP={change.queue}:{change.penalty},"
-                            f"_AIGUILLEUR_WRAPUP={change.wrapup_seconds}",
-            }, timeout=LOGIN_TIMEOUT)
+            await self._join(change.line, f"{change.queue}{MEMBERSHIP_FIELD_SEP}{change.penalty}",
+                             change.wrapup_seconds)
         elif isinstance(change, LeaveQueue):
             await self._remove(change.line, change.queue)
 

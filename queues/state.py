@@ -1006,3 +1006,12 @@ def queue_outlook(snapshot: LiveSnapshot, queue: str) -> QueueOutlook | None:
         paused=frozenset(line for line, member in view.members.items() if member.paused),
         expected_wait_seconds=snapshot.expected_wait(queue),
     )
+
+
+def penalties_by_line(snapshot: LiveSnapshot) -> dict[str, dict[str, int]]:
+    """Every logged-in line's queues and penalties (line -> queue -> penalty), as app_queue reported."""
+    out: dict[str, dict[str, int]] = {}
+    for name, view in snapshot.queues.items():
+        for line, member in view.members.items():
+            out.setdefault(line, {})[name] = member.penalty
+    return out

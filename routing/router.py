@@ -194,7 +194,7 @@ def eligible_penalties(
     return eligible
 
 
-def _queue_choice(profile: CallerProfile, hotline: Hotline) -> tuple[str, int, str, tuple[str, ...]]:
+def _queue_plan(profile: CallerProfile, hotline: Hotline) -> tuple[str, int, str, tuple[str, ...]]:
     policy = hotline.queues
     derived = _derived(hotline)
     if profile.partner is not None and profile.partner in derived.partner_ids:
@@ -207,6 +207,11 @@ def _queue_choice(profile: CallerProfile, hotline: Hotline) -> tuple[str, int, s
     return policy.general_queue, 0, reason, ()
 
 
+def choose_queue(profile: CallerProfile, hotline: Hotline) -> str:
+    """The queue ``decide`` will choose for this caller (to look up its live outlook first)."""
+    return _queue_plan(profile, hotline)[0]
+
+
 def decide(
     profile: CallerProfile, hotline: Hotline, outlook: QueueOutlook | None = None
 ) -> RoutingDecision:
@@ -217,7 +222,7 @@ def decide(
     queueing. Paused lines stay members (they keep their place in rotation) but are not eligible.
     """
     policy = hotline.queues
-    queue, priority, reason, skills = _queue_choice(profile, hotline)
+    queue, priority, reason, skills = _queue_plan(profile, hotline)
     action: RoutingAction = "queue"
     expected = outlook.expected_wait_seconds if outlook is not None else None
     if outlook is not None and not outlook.logged_in:

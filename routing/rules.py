@@ -17,6 +17,8 @@ from routing.router import member_penalties, queue_names
 # Separators of the membership string the dialplan's login loop reads (advisor-join).
 MEMBERSHIP_ITEM_SEP = "/"
 MEMBERSHIP_FIELD_SEP = ":"
+# Dialplan context that logs a line in: AMI Originate of Local/<line>@advisor-login (CLI/API).
+LOGIN_CONTEXT = "advisor-login"
 
 
 @dataclass(frozen=True)
