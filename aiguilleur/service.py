@@ -15,6 +15,7 @@ import asyncpg
 import structlog
 
 from aiguilleur.caller_history import CallerHistory
+from aiguilleur.confgen import HOTLINE_CONTEXT
 from aiguilleur.database import Database, resolve
 from aiguilleur.rules import RulesEngine, RulesHolder
 from cdr.correlator import CdrCorrelator
@@ -105,7 +106,8 @@ async def start_service(
         return partner.id if partner else None
 
     escalation_after = tuple(s.after_seconds for s in hotline.queues.escalation)
-    correlator = CdrCorrelator(partner_of=partner_of, escalation_after=escalation_after)
+    correlator = CdrCorrelator(partner_of=partner_of, escalation_after=escalation_after,
+                               call_contexts=frozenset({HOTLINE_CONTEXT}))
     live = LiveState(StateConfig.from_hotline(hotline))
     rules = RulesHolder(hotline)
 

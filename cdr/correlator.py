@@ -183,11 +183,14 @@ class CdrCorrelator:
     """Feed AMI events in arrival order; ``feed`` returns the queue_log rows and records it completes.
 
     ``escalation_after``: the ``after_seconds`` of the queue rule's steps, in order
-    (empty: ``escalation_step`` stays None).
+    (empty: ``escalation_step`` stays None). ``call_contexts``: the dialplan contexts
+    a hotline call starts in; a channel born elsewhere (an advisor dialling a feature
+    code, a login's Local channel) is not a call to record. None: every channel.
     """
 
     partner_of: PartnerOf
     escalation_after: tuple[int, ...] = ()
+    call_contexts: frozenset[str] | None = None
     calls: dict[str, _Call] = field(default_factory=dict)
     queue_log: QueueLogBuilder = field(default_factory=QueueLogBuilder)
     wrapup: dict[tuple[str, str], int] = field(default_factory=dict)
@@ -225,6 +228,8 @@ class CdrCorrelator:
         if call is None:
             if uniqueid != linkedid:
                 return []  # a leg of a call that started before we were listening
+            if self.call_contexts is not None and event.get("Context") not in self.call_contexts:
+                return []
             call = self.calls[linkedid] = _Call(linkedid=linkedid, start=_time(event))
             call.uniqueid = uniqueid
             call.channel = event.get("Channel", "")

@@ -139,7 +139,8 @@ class AdvisorDesk:
             "Data": "0",
             "Async": "false",
             "Timeout": str(int(LOGIN_TIMEOUT * 1000)),
-            "Variable": f"_AIGUILLEUR_MEMBERSHIP={membership},_AIGUILLEUR_WRAPUP={wrapup_seconds}",
+            # A login is not a call: no CDR for the originated half either (the dialplan disables the other).
+            "Variable": f"CDR_PROP(disable)=1,_AIGUILLEUR_MEMBERSHIP={membership},_AIGUILLEUR_WRAPUP={wrapup_seconds}",
         }, timeout=LOGIN_TIMEOUT)
 
     async def _remove(self, line: str, queue: str) -> None:

@@ -258,3 +258,16 @@ async def test_service_down_still_answers_the_caller_and_marks_it_degraded(stack
     row = rows["0320000006"]
     assert row["degraded"] and row["ivr_exit"] == "degraded"
     assert row["sector"] == "industry" and row["queue"] == "sector-industry" and row["outcome"] == "answered"
+
+
+async def test_advisor_logins_leave_no_call_records(stack: Stack) -> None:
+    """The 36 logins at start run Local channels through the dialplan: none is a hotline call."""
+    await stack.service.desk.login("cma-01")  # once more, now that the writer surely runs
+    await asyncio.sleep(2)  # past the writer's flush interval
+    assert stack.settings.database_url is not None
+    conn = await asyncpg.connect(stack.settings.database_url)
+    try:
+        strays = await conn.fetch("SELECT channel, outcome FROM cdr WHERE channel NOT LIKE 'PJSIP/pstn-%'")
+    finally:
+        await conn.close()
+    assert strays == []

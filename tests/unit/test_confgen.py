@@ -68,3 +68,11 @@ def test_ports_follow_the_settings() -> None:
     assert "@127.0.0.1:25070" in files["pjsip.conf"]
     assert "port=25038" in files["manager.conf"]
     assert "agi://127.0.0.1:24573/ivr" in files["extensions.conf"]
+
+
+def test_advisors_feature_codes_and_logins_leave_no_call_record() -> None:
+    dialplan = render_default_conf(HOTLINE)["extensions.conf"]
+    for context in ("[lines]", "[advisor-login]"):
+        body = dialplan.split(context)[1].split("\n[")[0]
+        starts = re.findall(r"^exten => [^,]+,1,(.*)$", body, re.M)
+        assert starts and all(step == "Set(CDR_PROP(disable)=1)" for step in starts)

@@ -23,7 +23,9 @@ def partner_of(line: str) -> str | None:
 
 
 def feed_all(name: str) -> tuple[list[CdrItem], CdrCorrelator]:
-    correlator = CdrCorrelator(partner_of=partner_of, escalation_after=ESCALATION_AFTER)
+    # As the service runs it: only calls born in the hotline's context are records.
+    correlator = CdrCorrelator(partner_of=partner_of, escalation_after=ESCALATION_AFTER,
+                               call_contexts=frozenset({"hotline-in"}))
     items: list[CdrItem] = []
     for event in parse_ami_stream((FIXTURES / name).read_bytes()):
         items.extend(correlator.feed(event))
@@ -248,3 +250,13 @@ def test_replaying_the_same_trace_twice_gives_the_same_rows() -> None:
     first, _ = feed_all("answered_call.raw")
     second, _ = feed_all("answered_call.raw")
     assert first == second
+
+
+def test_an_advisor_dialling_a_feature_code_is_not_a_call_record() -> None:
+    correlator = CdrCorrelator(partner_of=partner_of, call_contexts=frozenset({"hotline-in"}))
+    born = {"Event": "Newchannel", "Timestamp": "1795460000.0", "Channel": "PJSIP/cma-03-00000009",
+            "CallerIDNum": "cma-03", "CallerIDName": "cma-03", "Context": "lines", "Exten": "*472",
+            "Uniqueid": "1795460000.9", "Linkedid": "1795460000.9"}
+    gone = {**born, "Event": "Hangup", "Timestamp": "1795460002.0", "Cause": "16"}
+    assert correlator.feed(born) == [] and correlator.open_calls() == 0
+    assert [i for i in correlator.feed(gone) if isinstance(i, CallRecord)] == []
