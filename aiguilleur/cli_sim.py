@@ -2,6 +2,7 @@
 
     aiguilleur sim run [--hotline FILE] [--traffic FILE] [--start DATE] [--days N] [--replications R] [--seed S]
     aiguilleur sim compare CURRENT PROPOSED [same options]
+    aiguilleur sim routing [--day DATE] [--replications R] [--seed S] [--tiers N] [--staffed SHARE]
     aiguilleur sim fit [--out FILE] [--since DATE] [--until DATE]
     aiguilleur sim erlang --calls-per-hour 120 --aht 300 [--target-sl 0.8] [--threshold 20] [--patience 60]
     aiguilleur sim erlang --per-partner [--date DATE | --calls-per-hour N]
@@ -30,6 +31,8 @@ from sim.kpi import hourly_profile
 from sim.plot import day_profile_html
 from sim.progress import ProgressBar
 from sim.report import compare_table, run_table
+from sim.routing_study import DEFAULT_WIDENINGS, busiest_day, run_study, variants, with_staffing
+from sim.routing_study import report as routing_report
 from sim.runner import Plan, Scenario, run
 from sim.staffing import offered_per_hour_at_peak, partner_needs
 from sim.traffic import Traffic, check_against, dump_traffic, load_traffic
@@ -121,6 +124,52 @@ def cmd_compare(settings: Settings, args: argparse.Namespace) -> int:
         title="What-if: day profile", threshold=plan.threshold,
         notes=[f"current: {args.current}", f"proposed: {args.proposed}", f"traffic: {traffic_file}",
                f"{plan.start}, {plan.days} day(s), {plan.replications} replications, seed {plan.seed}"]))
+    return 0
+
+
+def _widenings(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of seconds: {text!r}") from None
+    if any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"every widening must be at least 1 s, got {text!r}")
+    return values
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
+    return value
+
+
+def cmd_routing(settings: Settings, args: argparse.Namespace) -> int:
+    """Issue #11: best-partner share against service level, per routing variant, on the busiest day."""
+    hotline_file: Path = args.hotline or settings.hotline_file
+    hotline = load_hotline(hotline_file)
+    traffic, traffic_file = _traffic(settings, args)
+    if args.staffed is not None:
+        traffic = with_staffing(traffic, args.staffed)
+    day = args.day or busiest_day(traffic)
+    if len(hotline.queues.escalation) < 2 and args.widenings:
+        raise ConfigError(f"{hotline_file}: queues.escalation never widens: no trade-off curve to draw")
+    chosen = variants(hotline, args.widenings, tiers=args.tiers)
+    bar = _progress(args)
+    try:
+        study = run_study(hotline, traffic, day, replications=args.replications, seed=args.seed,
+                          threshold=args.threshold, chosen=chosen, progress=bar)
+    finally:
+        bar.close()
+    staffed = "as in the model" if args.staffed is None else f"{args.staffed * 100:.0f}% of every partner's lines"
+    lines = sum(p.lines for p in hotline.partners)
+    _out(f"sim routing: rules {hotline_file}, traffic {traffic_file}; {lines} lines, staffed {staffed}; "
+         f"expected calls that day {traffic.day_volume(day):.0f}; routing.tiers "
+         f"{args.tiers or hotline.routing.tiers}, service level threshold {args.threshold:.0f} s")
+    _out(routing_report(study))
     return 0
 
 
@@ -251,6 +300,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("proposed", type=Path, help="proposed hotline file")
     _sim_options(p)
     p.set_defaults(func=cmd_compare)
+
+    p = actions.add_parser("routing", help="routing variants on the busiest day: best-partner share vs service level")
+    p.add_argument("--hotline", type=Path, default=None, help="rules (default: config/hotline.yaml)")
+    p.add_argument("--traffic", type=Path, default=None, help="traffic model (default: config/traffic.yaml)")
+    p.add_argument("--day", type=_date, default=None, help="simulated day (default: the model's busiest)")
+    p.add_argument("--replications", type=_positive, default=10, help="independent replications (default 10)")
+    p.add_argument("--seed", type=int, default=1, help="random seed: same seed, same figures")
+    p.add_argument("--threshold", type=float, default=60.0, help="service level threshold in seconds (default 60)")
+    p.add_argument("--tiers", type=int, choices=range(1, 10), default=None, metavar="N",
+                   help="routing.tiers of the ranking variants (default: the rules')")
+    p.add_argument("--staffed", type=_share, default=None, metavar="SHARE",
+                   help="share of every partner's lines staffed (default: the traffic model's)")
+    p.add_argument("--widenings", type=_widenings, default=DEFAULT_WIDENINGS, metavar="S,S,...",
+                   help="first widening (s) of each trade-off point (default 10,20,30,45,60,90)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.set_defaults(func=cmd_routing)
 
     p = actions.add_parser("fit", help="estimate the traffic model from the stored call records")
     p.add_argument("--traffic", type=Path, default=None, help="base model (default: config/traffic.yaml)")

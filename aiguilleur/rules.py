@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,8 @@ from config.models import Hotline
 from config.settings import Settings
 from queues.advisors import AdvisorDesk, read_members
 from queues.ami import AmiClient, AmiError
-from routing.rules import diff_rules, plan_member_changes, restart_needed
+from routing.router import queue_names
+from routing.rules import LeaveQueue, diff_rules, plan_member_changes, restart_needed
 
 log = structlog.get_logger(__name__)
 
@@ -39,6 +40,15 @@ LIVE_FILES = ("queues.conf", "queuerules.conf", "extensions.conf")
 
 class RulesError(ValueError):
     """A rules request that cannot be made: nothing changed, version not bumped, restart needed."""
+
+
+def files_needed(running: Hotline, proposed: Hotline, settings: Settings) -> list[str]:
+    """The live files (``LIVE_FILES``) that differ between the two versions: what an apply must
+    rewrite and reload for Asterisk to see the change (strategy, ring time, escalation, queues...).
+    Empty when the change is the service's alone (hours, closures, menu texts read at each call)."""
+    before = render(running, settings.pbx, settings.ami, settings.fastagi)
+    after = render(proposed, settings.pbx, settings.ami, settings.fastagi)
+    return [name for name in LIVE_FILES if before[name] != after[name]]
 
 
 @dataclass(frozen=True)
@@ -199,6 +209,7 @@ class RulesEngine:
         dsn: str,
         conf_dirs: Sequence[Path] = (),
         on_applied: Callable[[Hotline], None] = lambda hotline: None,
+        on_reloaded: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._pool = pool
         self._ami = ami
@@ -208,9 +219,15 @@ class RulesEngine:
         self._dsn = dsn
         self._conf_dirs = tuple(conf_dirs)
         self._on_applied = on_applied
+        # A reload that drops a queue drops its members without a single AMI event: whoever
+        # follows app_queue (the live state) must read it again.
+        self._on_reloaded = on_reloaded
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._listener: asyncpg.Connection | None = None
+        # Queues an older version had and the running one does not, kept (defined, members in
+        # place) because callers were waiting in them when it was applied.
+        self.lingering: frozenset[str] = frozenset()
 
     async def adopt(self, from_file: Hotline, *, source: str) -> Hotline:
         """At start: decide what runs (file or the last applied version) and record it."""
@@ -243,6 +260,10 @@ class RulesEngine:
                     await self.apply_pending()
                 except (OSError, asyncpg.PostgresError) as error:
                     log.warning("rules.poll_failed", error=str(error))
+                try:
+                    await self.retire_lingering()
+                except AmiError as error:
+                    log.warning("rules.retire_failed", error=str(error))
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=2.0)
@@ -280,20 +301,59 @@ class RulesEngine:
         reasons = restart_needed(self._holder.hotline, hotline)
         if reasons:
             raise ValueError("; ".join(reasons) + ": needs a restart")
-        reloaded = "files not rewritten (no Asterisk conf dir configured)"
-        if self._conf_dirs:
-            files = render(hotline, self._settings.pbx, self._settings.ami, self._settings.fastagi)
-            for conf_dir in self._conf_dirs:  # where Asterisk reads, and where a restart copies from
-                for name in LIVE_FILES:
-                    (conf_dir / name).write_text(files[name], encoding="utf-8")
-            # Members=no: dynamic members and waiting callers stay; parameters and penaltychange rules reload.
-            await self._ami.send({"Action": "QueueReload", "Members": "no", "Rules": "yes", "Parameters": "yes"})
-            await self._ami.send({"Action": "Command", "Command": "dialplan reload"})
+        if not self._conf_dirs:
+            needed = files_needed(self._holder.hotline, hotline, self._settings)
+            if needed:  # applying would say "applied" while Asterisk keeps the old strategy, timers...
+                raise ValueError(
+                    f"this change must rewrite {', '.join(needed)} for Asterisk and no Asterisk conf dir is "
+                    "configured (AIGUILLEUR_ASTERISK_ETC_DIRS): nothing applied")
+        reloaded = "no Asterisk file concerned"
+        self.lingering = await self._queues_with_callers() - set(queue_names(hotline))
+        if self.lingering:
+            log.info("rules.queues_kept_for_waiting_callers", queues=sorted(self.lingering))
+        if await self._write_and_reload(hotline):
             reloaded = "queues.conf, queuerules.conf, extensions.conf reloaded"
         changes = await self.reconcile_members(hotline)
         self._holder.hotline = hotline
         self._on_applied(hotline)
         return f"{reloaded}; {changes} member changes"
+
+    async def retire_lingering(self) -> None:
+        """Drop the lingering queues whose callers are all gone: members out, then the definition."""
+        if not self.lingering:
+            return
+        async with self._lock:
+            done = self.lingering - await self._queues_with_callers()
+            if not done:
+                return
+            running = (await read_members(self._ami)).penalties
+            for line, queues in sorted(running.items()):
+                for queue in sorted(done & set(queues)):
+                    await self._desk.apply_change(LeaveQueue(line, queue))
+            self.lingering -= done
+            await self._write_and_reload(self._holder.hotline)
+            log.info("rules.lingering_queues_retired", queues=sorted(done), left=sorted(self.lingering))
+
+    async def _write_and_reload(self, hotline: Hotline) -> bool:
+        """Rewrite the live files where Asterisk reads them and reload; False with no conf dir."""
+        if not self._conf_dirs:
+            return False
+        files = render(hotline, self._settings.pbx, self._settings.ami, self._settings.fastagi,
+                       lingering_queues=self.lingering)
+        for conf_dir in self._conf_dirs:  # where Asterisk reads, and where a restart copies from
+            for name in LIVE_FILES:
+                (conf_dir / name).write_text(files[name], encoding="utf-8")
+        # Members=no: dynamic members and waiting callers stay; parameters and penaltychange rules reload.
+        await self._ami.send({"Action": "QueueReload", "Members": "no", "Rules": "yes", "Parameters": "yes"})
+        await self._ami.send({"Action": "Command", "Command": "dialplan reload"})
+        if self._on_reloaded is not None:
+            await self._on_reloaded()
+        return True
+
+    async def _queues_with_callers(self) -> frozenset[str]:
+        """Queues where app_queue has callers waiting now (QueueStatus: read-only, safe to resend)."""
+        replies = await self._ami.send({"Action": "QueueStatus"}, idempotent=True)
+        return frozenset(e.get("Queue", "") for e in replies if e.get("Event") == "QueueEntry")
 
     async def reconcile_members(
         self, hotline: Hotline | None = None, running: Mapping[str, Mapping[str, int]] | None = None
@@ -305,7 +365,7 @@ class RulesEngine:
         target = hotline or self._holder.hotline
         if running is None:
             running = (await read_members(self._ami)).penalties
-        changes = plan_member_changes(target, running)
+        changes = plan_member_changes(target, running, self.lingering)
         for change in changes:
             await self._desk.apply_change(change)
         return len(changes)

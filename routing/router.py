@@ -1,9 +1,12 @@
-"""Skill-based routing: a caller's profile and the hotline rules in, a decision out.
+"""Skill-based routing: a caller's whole profile and the hotline rules in, a decision out.
 
-Pure: no I/O, no clock. Penalties follow app_queue's convention (lower rings
-first); a line's penalty in a queue comes from its partner's skill level, and
-the queue rule widens the allowed penalty over time (``queuerules.conf``), so
-the caller keeps their place while the pool grows.
+Pure: no I/O, no clock. Penalties follow app_queue's convention (lower rings first).
+The caller's answers (need, sector, size, département) rank the partners
+(``routing.ranking``); the caller joins the queue of that ranking, where each line's
+penalty is its partner's tier, and the queue rule widens the allowed penalty over time
+(``queuerules.conf``, steps relative to where the caller starts), so the caller keeps their
+place while the pool grows. With a live outlook the caller starts at the best tier that has
+a line present (logged in, not paused) instead of waiting for the first widening.
 """
 
 from __future__ import annotations
@@ -13,10 +16,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from config.models import Hotline, Partner
+from cdr.vocabulary import IvrExit
+from config.models import Hotline
+from routing.ranking import Ranking, Scorer, parse_queue, rank_scores, ranking_queues
 
 QUEUE_RULE = "escalation"
-SECTOR_QUEUE_PREFIX = "sector-"
 PARTNER_QUEUE_PREFIX = "partner-"
 REPEAT_CALLER_PRIORITY = 1
 
@@ -30,7 +34,7 @@ class CallerProfile:
     sector: str | None = None
     size: str | None = None
     departement: str | None = None
-    ivr_exit: str = "completed"
+    ivr_exit: str = IvrExit.COMPLETED.value
     partner: str | None = None  # a recent caller who asked for the same partner again
 
     def answers(self) -> dict[str, str]:
@@ -48,6 +52,11 @@ class QueueOutlook:
     logged_in: frozenset[str]  # lines logged in to the queue, paused or not
     paused: frozenset[str]
     expected_wait_seconds: float | None
+    # The members' penalties as app_queue has them now (they may be re-based while a tier is
+    # away); None: the config's.
+    penalties: Mapping[str, int] | None = None
+    # The callers waiting there now (uniqueids, in queue order): who is ahead of a caller joining now.
+    waiting: tuple[str, ...] = ()
 
 
 RoutingAction = Literal["queue", "offer_callback", "nobody_logged_in"]
@@ -68,41 +77,30 @@ class RoutingDecision:
     # (after_seconds, max_penalty): how the pool widens while the caller keeps their place.
     escalation: tuple[tuple[int, int], ...] = ()
     expected_wait_seconds: float | None = None
+    # QUEUE_MAX_PENALTY at entry: the best tier with a line present, widened by the first step.
+    max_penalty: int = 0
+    # The caller's ranking of the partners (best tier first) and each partner's score.
+    tiers: tuple[tuple[str, ...], ...] = ()
+    scores: Mapping[str, int] = field(default_factory=dict)
 
 
 def queue_names(hotline: Hotline) -> list[str]:
-    """Every queue: the general one, one per business sector, one per partner (recent callers)."""
-    sectors = [o.value for o in hotline.menu.step("sector").options]
+    """Every queue: the general one, one per partner ranking, one per partner (recent callers)."""
     return [
         hotline.queues.general_queue,
-        *(SECTOR_QUEUE_PREFIX + s for s in sectors),
+        *_derived(hotline).rankings,
         *(PARTNER_QUEUE_PREFIX + p.id for p in hotline.partners),
     ]
-
-
-def skill_of_queue(queue: str) -> str | None:
-    """The skill a queue is about (``sector:crafts`` for ``sector-crafts``), None for general."""
-    if queue.startswith(SECTOR_QUEUE_PREFIX):
-        return "sector:" + queue.removeprefix(SECTOR_QUEUE_PREFIX)
-    return None
-
-
-def penalty_for(partner: Partner, skill: str | None, best_level: int, floor: int) -> int:
-    """The best level present rings first (penalty 0); a line without the skill gets the floor."""
-    if skill is None:
-        return 0
-    level = partner.skills.get(skill)
-    return floor if level is None else best_level - level
 
 
 def member_penalties(hotline: Hotline, queue: str) -> dict[str, int]:
     """Each line's penalty in ``queue``; every line is a member so the pool can widen to all.
 
-    Penalties are relative to the best skill level any partner has for the queue, so
-    a queue whose best advisors are level 3 does not wait for the first escalation step.
-    (A fresh dict: the caller may change it.)
+    In a ranking queue the penalty is the line's partner's tier (0: best for the caller's
+    profile); in a partner queue 0 for that partner, the floor for the others; 0 in the
+    general queue. (A fresh dict: the caller may change it.)
     """
-    return dict(_members(hotline, queue)[0])
+    return dict(_members(hotline, queue))
 
 
 class _Derived:
@@ -112,16 +110,27 @@ class _Derived:
     ``model_copy``. (Mutating a validated Hotline's inner dicts in place is not supported.)
     """
 
-    __slots__ = ("escalation", "lines", "lines_by_partner", "members", "partner_ids", "queues")
+    __slots__ = (
+        "escalation", "lines_by_partner", "members", "partner_ids", "partner_penalties", "queues",
+        "rankings", "ranks", "scorer", "tiers",
+    )
 
     def __init__(self, hotline: Hotline) -> None:
-        self.queues = frozenset(queue_names(hotline))
+        self.scorer = Scorer(hotline)
+        self.tiers = hotline.routing.tiers
+        self.rankings = ranking_queues(hotline, self.scorer)
         self.partner_ids = frozenset(p.id for p in hotline.partners)
-        self.escalation = tuple((s.after_seconds, s.max_penalty) for s in hotline.queues.escalation)
+        self.queues = frozenset(
+            [hotline.queues.general_queue, *self.rankings, *(PARTNER_QUEUE_PREFIX + p for p in self.partner_ids)]
+        )
+        # Relative widening: (after_seconds, tiers past the caller's starting tier).
+        first = hotline.queues.escalation[0].max_penalty
+        self.escalation = tuple((s.after_seconds, s.max_penalty - first) for s in hotline.queues.escalation)
+        self.ranks: dict[tuple[tuple[str, str], ...], tuple[Ranking, dict[str, int]]] = {}
         self.lines_by_partner = tuple((p, tuple(p.line_ids())) for p in hotline.partners)
-        # Every line is a member of every queue (the pool can widen to all).
-        self.lines = frozenset(line for _, lines in self.lines_by_partner for line in lines)
         self.members: dict[str, dict[str, int]] = {}  # queue -> member penalties, on first use
+        # queue -> each partner's penalty there (config order): small, the per-call path builds from it
+        self.partner_penalties: dict[str, tuple[int, ...]] = {}
 
 
 # id(hotline) -> (weak ref to that very object, its memo). Hotline is unhashable (it holds
@@ -146,29 +155,39 @@ def _derived(hotline: Hotline) -> _Derived:
     return derived
 
 
-def _members(hotline: Hotline, queue: str) -> tuple[dict[str, int], frozenset[str]]:
-    """Member penalties (memoised per Hotline for its own queues) and the member lines. Shared: never mutate."""
+def _members(hotline: Hotline, queue: str) -> dict[str, int]:
+    """Member penalties (memoised per Hotline for its own queues). Shared: never mutate."""
     derived = _derived(hotline)
     penalties = derived.members.get(queue)
     if penalties is None:
         penalties = _compute_member_penalties(hotline, queue, derived)
         if queue in derived.queues:
             derived.members[queue] = penalties
-    return penalties, derived.lines
+    return penalties
 
 
-def _compute_member_penalties(hotline: Hotline, queue: str, derived: _Derived) -> dict[str, int]:
+def _partner_penalties(hotline: Hotline, queue: str, derived: _Derived) -> tuple[int, ...]:
+    """Each partner's penalty in ``queue``, in config order (memoised for the hotline's own queues)."""
+    found = derived.partner_penalties.get(queue)
+    if found is not None:
+        return found
     floor = hotline.queues.skill_penalty_floor
     if queue.startswith(PARTNER_QUEUE_PREFIX):
         wanted = queue.removeprefix(PARTNER_QUEUE_PREFIX)
-        by_partner = [(lines, 0 if partner.id == wanted else floor) for partner, lines in derived.lines_by_partner]
+        found = tuple(0 if partner.id == wanted else floor for partner, _ in derived.lines_by_partner)
+    elif (ranking := derived.rankings.get(queue) or parse_queue(queue)) is not None:
+        found = tuple(ranking.tier_of(partner.id) for partner, _ in derived.lines_by_partner)
     else:
-        skill = skill_of_queue(queue)
-        levels = [p.skills[skill] for p in hotline.partners if skill is not None and skill in p.skills]
-        best = max(levels, default=5)
-        by_partner = [(lines, penalty_for(partner, skill, best, floor)) for partner, lines in derived.lines_by_partner]
+        found = tuple(0 for _ in derived.lines_by_partner)
+    if queue in derived.queues:
+        derived.partner_penalties[queue] = found
+    return found
+
+
+def _compute_member_penalties(hotline: Hotline, queue: str, derived: _Derived) -> dict[str, int]:
     penalties: dict[str, int] = {}
-    for lines, penalty in by_partner:  # a partner's lines share its penalty; config order kept
+    by_partner = zip(derived.lines_by_partner, _partner_penalties(hotline, queue, derived), strict=True)
+    for (_, lines), penalty in by_partner:  # a partner's lines share its penalty; config order kept
         penalties.update(dict.fromkeys(lines, penalty))
     return penalties
 
@@ -179,50 +198,83 @@ def eligible_penalties(
     """Penalty of each line that may be offered the call: logged in and not paused.
 
     Without a live outlook (simulator, service just started) every configured line counts.
+    Built per call from each partner's penalty (no per-line map of the queue is needed, so a
+    queue's first use costs what any call costs, even with thousands of ranking queues).
     """
-    penalties, members = _members(hotline, queue)
     if outlook is None:
-        return dict(penalties)
-    # Same result either way, in config order; mostly logged in and unpaused: copy, then drop
-    # the few (C-level set work and a short loop), else keep the few.
-    dropped = (members - outlook.logged_in) | (members & outlook.paused)
-    if 2 * len(dropped) > len(members):
-        return {line: penalties[line] for line in penalties if line not in dropped}
-    eligible = dict(penalties)
-    for line in dropped:
-        del eligible[line]
-    return eligible
-
-
-def _queue_plan(profile: CallerProfile, hotline: Hotline) -> tuple[str, int, str, tuple[str, ...]]:
-    policy = hotline.queues
+        return dict(_members(hotline, queue))
     derived = _derived(hotline)
+    by_partner = zip(derived.lines_by_partner, _partner_penalties(hotline, queue, derived), strict=True)
+    present = outlook.logged_in - outlook.paused
+    live = outlook.penalties
+    if live is None:
+        return {line: penalty for (_, lines), penalty in by_partner for line in lines if line in present}
+    return {line: live.get(line, penalty) for (_, lines), penalty in by_partner for line in lines if line in present}
+
+
+def profile_ranking(hotline: Hotline, profile: CallerProfile) -> tuple[Ranking, dict[str, int]] | None:
+    """The caller's ranking and the partners' scores; None when they answered nothing."""
+    return _ranked(_derived(hotline), profile.answers())
+
+
+def _ranked(derived: _Derived, answers: dict[str, str]) -> tuple[Ranking, dict[str, int]] | None:
+    if not answers:
+        return None
+    key = tuple(sorted(answers.items()))
+    found = derived.ranks.get(key)
+    if found is None:
+        scores = derived.scorer.scores(answers)
+        found = derived.ranks[key] = (rank_scores(scores, derived.tiers), scores)
+    return found
+
+
+@dataclass(frozen=True)
+class _Plan:
+    queue: str
+    priority: int
+    reason: str
+    skills: tuple[str, ...] = ()
+    ranking: Ranking | None = None
+    scores: Mapping[str, int] = field(default_factory=dict)
+
+
+def _queue_plan(profile: CallerProfile, hotline: Hotline, derived: _Derived) -> _Plan:
     if profile.partner is not None and profile.partner in derived.partner_ids:
-        return (PARTNER_QUEUE_PREFIX + profile.partner, REPEAT_CALLER_PRIORITY,
-                f"same partner as a recent call: {profile.partner}", ())
-    if profile.sector is not None and SECTOR_QUEUE_PREFIX + profile.sector in derived.queues:
-        return (SECTOR_QUEUE_PREFIX + profile.sector, 0, f"sector:{profile.sector}",
-                (f"sector:{profile.sector}",))
-    reason = "advisor requested" if profile.ivr_exit == "advisor" else "no sector"
-    return policy.general_queue, 0, reason, ()
+        return _Plan(PARTNER_QUEUE_PREFIX + profile.partner, REPEAT_CALLER_PRIORITY,
+                     f"same partner as a recent call: {profile.partner}")
+    answers = profile.answers()
+    ranked = _ranked(derived, answers)
+    if ranked is None:
+        reason = "advisor requested" if profile.ivr_exit == IvrExit.ADVISOR else "no answers"
+        return _Plan(hotline.queues.general_queue, 0, reason)
+    ranking, scores = ranked
+    if ranking.queue not in derived.queues:
+        # Answers the menu cannot produce together (no such queue is provisioned).
+        return _Plan(hotline.queues.general_queue, 0, "no ranking queue for these answers")
+    skills = tuple(f"{dim}:{value}" for dim, value in answers.items())
+    best = "+".join(ranking.named[0]) if ranking.named else "every partner"
+    return _Plan(ranking.queue, 0, f"profile ranks {best} first", skills, ranking, scores)
 
 
 def choose_queue(profile: CallerProfile, hotline: Hotline) -> str:
     """The queue ``decide`` will choose for this caller (to look up its live outlook first)."""
-    return _queue_plan(profile, hotline)[0]
+    return _queue_plan(profile, hotline, _derived(hotline)).queue
 
 
 def decide(
     profile: CallerProfile, hotline: Hotline, outlook: QueueOutlook | None = None
 ) -> RoutingDecision:
-    """Choose the queue for a caller (their sector's, else the general one) and what to do there.
+    """Choose the queue for a caller (their profile's ranking, else the general one) and what to do there.
 
     With a live ``outlook``: nobody logged in at all means no queue (the caller is offered
     a callback); an expected wait above ``callback_offer_seconds`` offers a callback before
-    queueing. Paused lines stay members (they keep their place in rotation) but are not eligible.
+    queueing; the caller starts at the best tier with a line present. Paused lines stay
+    members (they keep their place in rotation) but are not eligible.
     """
     policy = hotline.queues
-    queue, priority, reason, skills = _queue_plan(profile, hotline)
+    derived = _derived(hotline)
+    plan = _queue_plan(profile, hotline, derived)
+    reason = plan.reason
     action: RoutingAction = "queue"
     expected = outlook.expected_wait_seconds if outlook is not None else None
     if outlook is not None and not outlook.logged_in:
@@ -231,16 +283,24 @@ def decide(
           and expected > policy.callback_offer_seconds):
         action = "offer_callback"
         reason += f"; expected wait {expected:.0f}s > {policy.callback_offer_seconds}s"
+    penalties = eligible_penalties(hotline, plan.queue, outlook)
+    start = min(penalties.values(), default=0) if outlook is not None else 0
+    if start > 0:
+        reason += f"; tiers below {start} away: starts at tier {start}"
+    first = policy.escalation[0].max_penalty
     return RoutingDecision(
-        queue=queue,
-        priority=priority,
+        queue=plan.queue,
+        priority=plan.priority,
         max_wait_seconds=policy.max_wait_seconds,
         queue_rule=QUEUE_RULE,
         reason=reason,
         rule_version=hotline.version,
-        skills=skills,
+        skills=plan.skills,
         action=action,
-        penalties=eligible_penalties(hotline, queue, outlook),
-        escalation=_derived(hotline).escalation,
+        penalties=penalties,
+        escalation=tuple((after, start + first + extra) for after, extra in derived.escalation),
         expected_wait_seconds=expected,
+        max_penalty=start + first,
+        tiers=plan.ranking.named if plan.ranking is not None else (),
+        scores=plan.scores,
     )

@@ -8,6 +8,7 @@ and record the versions in PostgreSQL.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +45,12 @@ def membership_of(hotline: Hotline, line: str) -> LineMembership:
         raise KeyError(line)
     penalties = {queue: member_penalties(hotline, queue)[line] for queue in queue_names(hotline)}
     return LineMembership(line, partner.id, partner.wrapup_seconds, penalties)
+
+
+def partner_membership(hotline: Hotline, partner_id: str) -> str:
+    """``queue:penalty/...`` for any line of ``partner_id`` (a partner's lines share penalties)."""
+    partner = next(p for p in hotline.partners if p.id == partner_id)
+    return membership_of(hotline, partner.line_ids()[0]).encoded()
 
 
 def all_memberships(hotline: Hotline) -> dict[str, LineMembership]:
@@ -85,12 +92,14 @@ MemberChange = SetPenalty | JoinQueue | LeaveQueue
 
 
 def plan_member_changes(
-    hotline: Hotline, running: Mapping[str, Mapping[str, int]]
+    hotline: Hotline, running: Mapping[str, Mapping[str, int]], lingering: AbstractSet[str] = frozenset()
 ) -> list[MemberChange]:
     """Changes that bring the logged-in lines (``running``: line -> queue -> penalty) to ``hotline``.
 
     Only lines already logged in are touched: applying rules never logs anyone in
     or out, it re-ranks them. A line the config no longer has leaves every queue.
+    ``lingering`` queues (an older version's ranking, callers still waiting there) keep their
+    members as they are: emptying them would send those callers away (``leavewhenempty``).
     Order: joins first, then penalties, then leaves, so a line is never in no queue.
     """
     wanted = all_memberships(hotline)
@@ -107,7 +116,8 @@ def plan_member_changes(
                 joins.append(JoinQueue(line, queue, penalty, target.wrapup_seconds))
             elif current[queue] != penalty:
                 penalties.append(SetPenalty(line, queue, penalty))
-        leaves.extend(LeaveQueue(line, queue) for queue in sorted(current) if queue not in target_penalties)
+        leaves.extend(LeaveQueue(line, queue) for queue in sorted(current)
+                      if queue not in target_penalties and (target is None or queue not in lingering))
     return [*joins, *penalties, *leaves]
 
 

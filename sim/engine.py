@@ -1,7 +1,8 @@
 """Discrete-event model of the hotline on SimPy: the real router, app_queue's rules.
 
 What is real (imported, not re-implemented): the menu (``ivr.machine`` via
-``sim.caller``), the queue choice (``routing.router.decide``), every line's
+``sim.caller``), the queue choice (``routing.router.decide``, the default of the
+simulation's ``decide`` parameter: a study or a test passes another), every line's
 penalty in every queue (``routing.router.member_penalties``), the queue list
 (``routing.router.queue_names``) and the escalation steps, strategy, ring
 timeout, retry, max wait and wrap-up times of the hotline config: the very
@@ -13,8 +14,14 @@ What is modelled, after app_queue (Asterisk 22, ``autofill=yes``,
 - a line is free, ringing, talking, in wrap-up, paused or logged out; only a
   free line can ring (``ringinuse=no``); after a call it stays unavailable for
   its partner's ``wrapup_seconds``;
-- a caller enters with ``QUEUE_MAX_PENALTY`` = the first step's max penalty and
-  each ``penaltychange`` step widens it at ``after_seconds`` from queue entry;
+- a caller enters with the ``QUEUE_MAX_PENALTY`` of their routing decision
+  (``decision.max_penalty``: the best tier with a line present, plus the first
+  step) and each ``penaltychange`` step widens it at ``after_seconds`` from queue
+  entry (``decision.escalation``: the config's relative steps made absolute for
+  this caller); the router sees the live state as the service does (staffed lines
+  logged in, paused lines paused; no expected wait, so no callback offer, and a
+  caller told that nobody is logged in stays queued, as one declining the
+  callback), unless the simulation is told to route without it (``live_state=False``);
 - callers are ordered by priority then arrival; with autofill the first
   *avl* callers of a queue may ring, *avl* being the number of available
   lines (ringall: only the head);
@@ -32,6 +39,9 @@ What is modelled, after app_queue (Asterisk 22, ``autofill=yes``,
 One approximation, stated: when one line frees and callers of several queues
 could take it, the highest priority then longest waiting caller gets it
 (app_queue lets the callers race; each one re-checks every second).
+
+A run's calls come out as ``cdr.kpi.CallFacts`` (``RunResult.facts``), the shape of a real
+call record, with exact seconds: ``sim.kpi`` measures them with ``cdr.kpi``'s definitions.
 """
 
 from __future__ import annotations
@@ -46,6 +56,8 @@ from typing import Any
 
 import simpy
 
+from cdr.kpi import CallFacts
+from cdr.vocabulary import IvrExit, Outcome
 from config.models import Hotline
 from routing import router
 from sim.calendar import Calendar
@@ -55,19 +67,12 @@ from sim.traffic import Traffic
 # line states
 FREE, RINGING, TALKING, WRAPUP, PAUSED, OFF = range(6)
 
-# outcomes, named as cdr.kpi names them
-ANSWERED = "answered"
-ABANDONED_IN_QUEUE = "abandoned_in_queue"
-TIMEOUT = "timeout"
-ABANDONED_IN_IVR = "abandoned_in_ivr"
-CLOSED = "closed"
-NO_INPUT = "no_input"
-INVALID = "invalid"
-
 STRATEGIES = ("leastrecent", "fewestcalls", "linear", "rrmemory", "random", "ringall")
 
 ProcessGen = Generator[simpy.Event, Any, None]
 Progress = Callable[[float], None]
+# The router: a caller's profile, the rules and the live outlook in, the queue decision out.
+Decide = Callable[[router.CallerProfile, Hotline, router.QueueOutlook | None], router.RoutingDecision]
 
 
 @dataclass(slots=True, eq=False)
@@ -101,6 +106,7 @@ class Entry:
     seq: int
     joined: float
     max_penalty: int
+    steps: tuple[tuple[int, int], ...]  # (after_seconds, max_penalty): this caller's widening
     step: int
     proc: simpy.Process | None
     line: Line | None = None
@@ -113,11 +119,13 @@ def _order(entry: Entry) -> tuple[int, int]:
 
 @dataclass(slots=True)
 class Record:
-    """One simulated call, in the shape of a CDR row."""
+    """One simulated call as the engine follows it (seconds since the calendar's start).
+
+    ``facts`` gives it in the shape of a call record."""
 
     call_id: int
     arrival: float
-    outcome: str
+    outcome: Outcome
     need: str | None = None
     sector: str | None = None
     ivr_exit: str | None = None
@@ -129,6 +137,19 @@ class Record:
     line: str | None = None
     partner: str | None = None
     penalty: int | None = None
+    size: str | None = None
+    departement: str | None = None
+
+    def facts(self, calendar: Calendar) -> CallFacts:
+        """This call as a call record: what ``cdr.kpi`` and ``sim.fit`` read from the ``cdr`` table."""
+        answered = self.outcome == Outcome.ANSWERED
+        return CallFacts(
+            linkedid=str(self.call_id), start=calendar.to_datetime(self.arrival), outcome=self.outcome,
+            ivr_exit=self.ivr_exit, need=self.need, sector=self.sector, size=self.size,
+            departement=self.departement, queue=self.queue, line=self.line, partner=self.partner,
+            wait_seconds=self.wait if self.queue is not None else None,
+            talk_seconds=self.talk if answered else None, wrapup_seconds=self.wrapup if answered else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -150,13 +171,15 @@ class RunResult:
     rings_unanswered: int
     pauses: int
 
+    def facts(self, warmup: float = 0.0) -> list[CallFacts]:
+        """The call records of the calls that arrived from ``warmup`` seconds on (in the engine's order)."""
+        return [r.facts(self.calendar) for r in self.records if r.arrival >= warmup]
 
-def _exit_outcome(exit_reason: str) -> str:
-    if exit_reason in (NO_INPUT, INVALID):
-        return exit_reason
-    if exit_reason == CLOSED:
-        return CLOSED
-    return ABANDONED_IN_IVR
+
+def _exit_outcome(exit_reason: str) -> Outcome:
+    if exit_reason in (IvrExit.NO_INPUT, IvrExit.INVALID, IvrExit.CLOSED):
+        return Outcome(exit_reason)
+    return Outcome.ABANDONED_IN_IVR
 
 
 class Simulation:
@@ -171,8 +194,12 @@ class Simulation:
         *,
         seed: int | str = 0,
         progress: Progress | None = None,
+        live_state: bool = True,
+        decide: Decide = router.decide,
     ) -> None:
         self.hotline = hotline
+        self.decide = decide
+        self.live_state = live_state
         self.traffic = traffic
         self.calendar = calendar
         self.calls = calls
@@ -184,7 +211,6 @@ class Simulation:
         self.strategy = STRATEGIES.index(policy.strategy) if policy.strategy in STRATEGIES else 0
         self.ring_seconds = float(policy.ring_seconds)
         self.retry_seconds = float(policy.retry_seconds)
-        self.steps = [(float(s.after_seconds), s.max_penalty) for s in policy.escalation]
         advisors = traffic.advisors
         self.answer_low, self.answer_high = advisors.answer_seconds
         self.no_answer = advisors.no_answer
@@ -196,6 +222,8 @@ class Simulation:
             for n, line_id in enumerate(partner.line_ids()):
                 wrapup = float(partner.wrapup_seconds)
                 self.lines.append(Line(len(self.lines), line_id, partner.id, wrapup, n < staffed))
+        self.logged_in = frozenset(line.id for line in self.lines if line.staffed)
+        self.paused_ids: set[str] = set()
         self.free: list[Line] = []
         for line in self.lines:
             if line.staffed:
@@ -205,7 +233,7 @@ class Simulation:
         for name in router.queue_names(hotline):
             self._queue(name)
         self.records: list[Record] = []
-        self._decisions: dict[router.CallerProfile, router.RoutingDecision] = {}
+        self._decisions: dict[tuple[router.CallerProfile, frozenset[str]], router.RoutingDecision] = {}
         self.waiting = 0
         self._seq = 0
         self.rings_unanswered = 0
@@ -222,11 +250,18 @@ class Simulation:
         return queue
 
     def _decide(self, profile: router.CallerProfile) -> router.RoutingDecision:
-        """The production router's decision; cached per profile (``decide`` is a pure function of
-        the profile and the rules), so a 30,000-call year asks it once per distinct profile."""
-        decision = self._decisions.get(profile)
+        """The router's decision (production's unless told otherwise), with the live outlook the service would pass.
+
+        ``decide`` is a pure function of the profile, the rules and the outlook; the outlook's
+        only moving part here is which lines are paused, so decisions are cached per
+        (profile, paused lines): a 30,000-call year asks the router far fewer times.
+        """
+        paused = frozenset(self.paused_ids) if self.live_state else frozenset()
+        key = (profile, paused)
+        decision = self._decisions.get(key)
         if decision is None:
-            decision = self._decisions[profile] = router.decide(profile, self.hotline)
+            outlook = router.QueueOutlook(self.logged_in, paused, None) if self.live_state else None
+            decision = self._decisions[key] = self.decide(profile, self.hotline, outlook)
         return decision
 
     def run(self) -> RunResult:
@@ -267,7 +302,7 @@ class Simulation:
             if call.arrival > env.now:
                 yield env.timeout(call.arrival - env.now)
             if not is_open(call.arrival):
-                records.append(Record(call.id, call.arrival, CLOSED, call.need, ivr_exit=CLOSED))
+                records.append(Record(call.id, call.arrival, Outcome.CLOSED, call.need, ivr_exit=IvrExit.CLOSED))
                 continue
             path = walk(call)
             if not path.route or path.profile is None:
@@ -282,16 +317,17 @@ class Simulation:
             yield env.timeout(ivr_seconds)
         decision = self._decide(profile)
         queue = self._queue(decision.queue)
-        rec = Record(call.id, call.arrival, ANSWERED, profile.need, profile.sector, ivr_exit, ivr_seconds,
-                     decision.queue)
+        rec = Record(call.id, call.arrival, Outcome.ANSWERED, profile.need, profile.sector, ivr_exit, ivr_seconds,
+                     decision.queue, size=profile.size, departement=profile.departement)
         self.records.append(rec)
-        steps = self.steps
-        entry = Entry(call, queue, decision.priority, self._seq, env.now, steps[0][1], 1, env.active_process)
+        steps = decision.escalation
+        entry = Entry(call, queue, decision.priority, self._seq, env.now, decision.max_penalty, steps, 1,
+                      env.active_process)
         self._seq += 1
         if call.patience < decision.max_wait_seconds:
-            give_up, lost = entry.joined + call.patience, ABANDONED_IN_QUEUE
+            give_up, lost = entry.joined + call.patience, Outcome.ABANDONED_IN_QUEUE
         else:
-            give_up, lost = entry.joined + decision.max_wait_seconds, TIMEOUT
+            give_up, lost = entry.joined + decision.max_wait_seconds, Outcome.TIMEOUT
         self._enqueue(entry)
         self._dispatch()
         while True:
@@ -375,6 +411,7 @@ class Simulation:
     # --- line and queue state -------------------------------------------------------
     def _pause(self, line: Line, mean: float) -> None:
         line.state = PAUSED
+        self.paused_ids.add(line.id)
         self.pauses += 1
         duration = self.rng.expovariate(1.0 / mean)
         line.paused += duration
@@ -383,6 +420,7 @@ class Simulation:
 
     def _release(self, line: Line) -> None:
         """The line is available again (or starts the pause it asked for)."""
+        self.paused_ids.discard(line.id)
         if line.pause_wanted:
             line.pause_wanted = False
             if self.calendar.is_open(self.env.now):
@@ -401,7 +439,7 @@ class Simulation:
         self.waiting -= 1
 
     def _widen(self, entry: Entry) -> None:
-        steps = self.steps
+        steps = entry.steps
         now = self.env.now
         while entry.step < len(steps) and entry.joined + steps[entry.step][0] <= now:
             entry.max_penalty = max(entry.max_penalty, steps[entry.step][1])
@@ -474,5 +512,8 @@ def simulate(
     *,
     seed: int | str = 0,
     progress: Progress | None = None,
+    live_state: bool = True,
+    decide: Decide = router.decide,
 ) -> RunResult:
-    return Simulation(hotline, traffic, calendar, calls, seed=seed, progress=progress).run()
+    return Simulation(hotline, traffic, calendar, calls, seed=seed, progress=progress, live_state=live_state,
+                      decide=decide).run()

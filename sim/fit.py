@@ -1,5 +1,7 @@
 """Fit the traffic model to stored call records (``aiguilleur sim fit``). Pure: rows in, model out.
 
+The rows are ``cdr.kpi.CallFacts``, as ``cdr.reports`` reads them and the simulator makes them.
+
 What is estimated, and how (each needs ``min_samples`` records, else the base
 model's value is kept and a note says so):
 
@@ -29,31 +31,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from cdr.kpi import CallFacts
+from cdr.vocabulary import PRANK_EXITS, QUEUE_OUTCOMES, IvrExit, Outcome
 from config.models import WEEKDAYS
 from sim.traffic import Distribution, Mix, NeedTimes, Traffic, Volume
 
-PRANK_EXITS = frozenset({"no_input", "invalid"})
-QUEUE_OUTCOMES = frozenset({"answered", "abandoned_in_queue", "timeout"})
 
-
-@dataclass(frozen=True)
-class CdrRow:
-    """The ``cdr`` columns the fit reads."""
-
-    start: dt.datetime
-    outcome: str
-    ivr_exit: str | None = None
-    need: str | None = None
-    sector: str | None = None
-    size: str | None = None
-    departement: str | None = None
-    queue: str | None = None
-    wait_seconds: float | None = None
-    talk_seconds: float | None = None
-
-    def answer(self, step: str) -> str | None:
-        value = getattr(self, step, None)
-        return value if isinstance(value, str) else None
+def _answer(row: CallFacts, step: str) -> str | None:
+    """The caller's answer to a menu step (``need``, ``sector``...), when the record has that column."""
+    value = getattr(row, step, None)
+    return value if isinstance(value, str) else None
 
 
 @dataclass(frozen=True)
@@ -69,7 +56,7 @@ def _round(x: float, digits: int = 4) -> float:
     return round(x, digits)
 
 
-def fit_traffic(rows: Sequence[CdrRow], base: Traffic, timezone: str, *, min_samples: int = 30) -> FitReport:
+def fit_traffic(rows: Sequence[CallFacts], base: Traffic, timezone: str, *, min_samples: int = 30) -> FitReport:
     notes: list[str] = []
     if not rows:
         return FitReport(base, 0, None, None, ("no call records: the model is unchanged",))
@@ -123,7 +110,7 @@ def fit_traffic(rows: Sequence[CdrRow], base: Traffic, timezone: str, *, min_sam
         notes.append("volume: kept (too few days with calls)")
 
     # --- who calls ------------------------------------------------------------
-    menu_calls = [r for r in rows if r.outcome != "closed"]
+    menu_calls = [r for r in rows if r.outcome != Outcome.CLOSED]
     pranks = [r for r in menu_calls if r.ivr_exit in PRANK_EXITS or r.outcome in PRANK_EXITS]
     real = [r for r in menu_calls if not (r.ivr_exit in PRANK_EXITS or r.outcome in PRANK_EXITS)]
     mix_update: dict[str, object] = {}
@@ -131,11 +118,12 @@ def fit_traffic(rows: Sequence[CdrRow], base: Traffic, timezone: str, *, min_sam
         mix_update["prank"] = _round(len(pranks) / len(menu_calls))
     if len(real) >= min_samples:
         mix_update["advisor_first"] = _round(
-            sum(1 for r in real if r.ivr_exit == "advisor" and r.need is None) / len(real))
-        mix_update["ivr_hangup"] = _round(sum(1 for r in real if r.outcome == "abandoned_in_ivr") / len(real))
+            sum(1 for r in real if r.ivr_exit == IvrExit.ADVISOR and r.need is None) / len(real))
+        mix_update["ivr_hangup"] = _round(
+            sum(1 for r in real if r.outcome == Outcome.ABANDONED_IN_IVR) / len(real))
     answers = dict(base.mix.answers)
     for step, shares in base.mix.answers.items():
-        given = Counter(a for r in real if (a := r.answer(step)) is not None)
+        given = Counter(a for r in real if (a := _answer(r, step)) is not None)
         n = sum(given.values())
         if n >= min_samples:
             values = list(dict.fromkeys([*shares, *given]))
@@ -155,7 +143,7 @@ def fit_traffic(rows: Sequence[CdrRow], base: Traffic, timezone: str, *, min_sam
         old = base.times_for(need)
         handle, patience = old.handle, old.patience
         queued = [r for r in real if r.need == need and r.outcome in QUEUE_OUTCOMES]
-        talks = [float(r.talk_seconds) for r in queued if r.outcome == "answered" and r.talk_seconds]
+        talks = [float(r.talk_seconds) for r in queued if r.outcome == Outcome.ANSWERED and r.talk_seconds]
         if len(talks) >= min_samples:
             mean = statistics.fmean(talks)
             cv = statistics.stdev(talks) / mean if mean > 0 else 0.0
@@ -164,7 +152,7 @@ def fit_traffic(rows: Sequence[CdrRow], base: Traffic, timezone: str, *, min_sam
             notes.append(f"needs.{need}.handle: mean {mean:.0f} s, cv {cv:.2f} from {len(talks)} answered calls")
         else:
             notes.append(f"needs.{need}.handle: kept ({len(talks)} answered calls, need {min_samples})")
-        abandons = sum(1 for r in queued if r.outcome == "abandoned_in_queue")
+        abandons = sum(1 for r in queued if r.outcome == Outcome.ABANDONED_IN_QUEUE)
         exposure = sum(float(r.wait_seconds or 0) for r in queued)
         if len(queued) >= min_samples and abandons >= 5:
             patience = Distribution(law="exponential", mean=_round(exposure / abandons, 1))

@@ -1,4 +1,7 @@
-"""Read the stored call records for ``aiguilleur sim fit`` (the one I/O module of ``sim``)."""
+"""Read the stored call records for ``aiguilleur sim fit`` (the one I/O module of ``sim``).
+
+The query is the reports' (``cdr.reports.fetch_calls_between``): the same inbound calls, as
+``cdr.kpi.CallFacts``."""
 
 from __future__ import annotations
 
@@ -8,36 +11,23 @@ from pathlib import Path
 import asyncpg
 
 from aiguilleur.database import resolve
-from sim.fit import CdrRow
-
-QUERY = """
-SELECT start, outcome, ivr_exit, need, sector, size, departement, queue, wait_seconds, talk_seconds
-FROM cdr
-WHERE ($1::timestamptz IS NULL OR start >= $1) AND ($2::timestamptz IS NULL OR start < $2)
-ORDER BY start
-"""
+from cdr.kpi import CallFacts
+from cdr.reports import EARLIEST, LATEST, fetch_calls_between, has_wrapup_column
 
 
 async def fetch_rows(
     database_url: str | None, state_dir: Path, since: dt.datetime | None = None, until: dt.datetime | None = None
-) -> list[CdrRow]:
-    """Every ``cdr`` row in [since, until); an empty list when the table does not exist yet."""
+) -> list[CallFacts]:
+    """Every inbound call record in [since, until); an empty list when the table does not exist yet."""
     database = await resolve(database_url, state_dir)
     try:
         conn = await asyncpg.connect(database.url)
         try:
             if await conn.fetchval("SELECT to_regclass('public.cdr')") is None:
                 return []
-            records = await conn.fetch(QUERY, since, until)
+            return await fetch_calls_between(conn, since or EARLIEST, until or LATEST,
+                                             wrapup_column=await has_wrapup_column(conn))
         finally:
             await conn.close()
     finally:
         database.close()
-    return [
-        CdrRow(
-            start=r["start"], outcome=r["outcome"], ivr_exit=r["ivr_exit"], need=r["need"], sector=r["sector"],
-            size=r["size"], departement=r["departement"], queue=r["queue"], wait_seconds=r["wait_seconds"],
-            talk_seconds=r["talk_seconds"],
-        )
-        for r in records
-    ]

@@ -1,7 +1,8 @@
 """KPIs of simulated calls, their confidence intervals over replications, and deltas.
 
-The definitions are those of ``cdr.kpi`` (the reports on real CDRs), on
-exact simulated seconds instead of whole seconds:
+The simulator's calls are call records (``cdr.kpi.CallFacts``, from ``RunResult.facts``)
+measured with ``cdr.kpi`` itself, the definitions of the reports on real CDRs, on exact
+simulated seconds instead of whole seconds:
 
 - offered = answered + abandoned in queue + timeout (pranks, calls lost in the
   menu and closed-hours calls never reach a queue: counted apart);
@@ -10,11 +11,12 @@ exact simulated seconds instead of whole seconds:
 - ASA = mean wait of answered calls; AHT = mean talk + wrap-up of answered calls;
 - abandonment = abandoned in queue / offered;
 - occupancy = (talk + wrap-up) / staffed time, staffed time = staffed lines x
-  open hours - pauses.
+  open hours - pauses (``cdr.kpi.occupancy`` over the simulated lines' own work and
+  pauses: the simulator knows the logged-in time the reports default to open hours).
 
 Scopes: ``overall``, ``queue:<name>`` (caller side) and ``partner:<id>``
-(answered side only: a call has a partner once an advisor answered it).
-Calls arriving before ``warmup`` seconds are left out (steady-state checks).
+(answered side only, ``cdr.kpi.answered_side_only``: a call has a partner once an
+advisor answered it). Calls arriving before ``warmup`` seconds are left out (steady-state checks).
 """
 
 from __future__ import annotations
@@ -24,7 +26,22 @@ import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from sim.engine import ABANDONED_IN_QUEUE, ANSWERED, CLOSED, INVALID, NO_INPUT, TIMEOUT, RunResult
+from cdr.kpi import (
+    CallFacts,
+    Kpis,
+    KpiSettings,
+    answered_side_only,
+    compute_kpis,
+    group_by,
+    is_abandoned,
+    is_answered,
+    is_offered,
+    is_within_threshold,
+    occupancy,
+    volume,
+    wait,
+)
+from sim.engine import RunResult
 
 METRICS = ("offered", "answered", "sl", "sl_answered", "asa", "aht", "abandonment", "occupancy")
 LABELS = {
@@ -58,28 +75,17 @@ def t95(df: int) -> float:
     return 1.960
 
 
-@dataclass
-class _Acc:
-    offered: int = 0
-    answered: int = 0
-    within: int = 0
-    abandoned: int = 0
-    wait: float = 0.0
-    work: float = 0.0
-
-    def values(self) -> dict[str, float | None]:
-        def ratio(a: float, b: float) -> float | None:
-            return a / b if b else None
-
-        return {
-            "offered": float(self.offered),
-            "answered": float(self.answered),
-            "sl": ratio(self.within, self.offered),
-            "sl_answered": ratio(self.within, self.answered),
-            "asa": ratio(self.wait, self.answered),
-            "aht": ratio(self.work, self.answered),
-            "abandonment": ratio(self.abandoned, self.offered),
-        }
+def _values(kpis: Kpis) -> dict[str, float | None]:
+    """One scope's ``cdr.kpi`` figures under the simulator's metric names."""
+    return {
+        "offered": None if kpis.offered is None else float(kpis.offered),
+        "answered": float(kpis.answered),
+        "sl": kpis.service_level_inclusive,
+        "sl_answered": kpis.service_level_answered,
+        "asa": kpis.asa_seconds,
+        "aht": kpis.aht_seconds,
+        "abandonment": kpis.abandonment_rate,
+    }
 
 
 @dataclass
@@ -92,62 +98,38 @@ class Summary:
     hourly: dict[str, list[float]] = field(default_factory=dict)
 
 
-def summarize(result: RunResult, threshold: float = 20.0, warmup: float = 0.0) -> Summary:
-    overall = _Acc()
-    by_queue: dict[str, _Acc] = {}
-    by_partner: dict[str, _Acc] = {}
-    volumes = {"calls": 0, "closed": 0, "pranks": 0, "lost_in_ivr": 0, "offered": 0, "timeouts": 0}
+def _hourly(calls: Iterable[CallFacts], settings: KpiSettings) -> dict[str, list[float]]:
+    """Per local hour of arrival: offered, answered within T, answered, abandoned, summed wait of answered."""
     hourly = {k: [0.0] * 24 for k in ("offered", "within", "answered", "abandoned", "wait")}
-    for rec in result.records:
-        if rec.arrival < warmup:
+    for call in calls:
+        if not is_offered(call, settings):
             continue
-        volumes["calls"] += 1
-        outcome = rec.outcome
-        if outcome == CLOSED:
-            volumes["closed"] += 1
-            continue
-        if outcome in (NO_INPUT, INVALID):
-            volumes["pranks"] += 1
-            continue
-        if rec.queue is None:
-            volumes["lost_in_ivr"] += 1
-            continue
-        volumes["offered"] += 1
-        hour = int(rec.arrival // 3600) % 24
-        q = by_queue.get(rec.queue)
-        if q is None:
-            q = by_queue[rec.queue] = _Acc()
+        hour = call.start.hour
         hourly["offered"][hour] += 1
-        for acc in (overall, q):
-            acc.offered += 1
-        if outcome == ANSWERED:
-            within = rec.wait <= threshold
-            work = rec.talk + rec.wrapup
-            p = by_partner.get(rec.partner or "")
-            if p is None:
-                p = by_partner[rec.partner or ""] = _Acc()
-            for acc in (overall, q, p):
-                acc.answered += 1
-                acc.within += within
-                acc.wait += rec.wait
-                acc.work += work
+        if is_answered(call, settings):
             hourly["answered"][hour] += 1
-            hourly["within"][hour] += within
-            hourly["wait"][hour] += rec.wait
-        elif outcome == ABANDONED_IN_QUEUE:
-            overall.abandoned += 1
-            q.abandoned += 1
+            hourly["within"][hour] += is_within_threshold(call, settings)
+            hourly["wait"][hour] += wait(call)
+        elif is_abandoned(call, settings):
             hourly["abandoned"][hour] += 1
-        elif outcome == TIMEOUT:
-            volumes["timeouts"] += 1
-    kpis: dict[str, dict[str, float | None]] = {"overall": overall.values()}
+    return hourly
+
+
+def summarize(result: RunResult, threshold: float = 20.0, warmup: float = 0.0) -> Summary:
+    settings = KpiSettings(service_level_seconds=threshold)
+    calls = result.facts(warmup)
+    overall = compute_kpis(calls, settings)
+    counts = volume(calls)
+    volumes = {"calls": counts.calls, "closed": counts.closed, "pranks": overall.pranks or 0,
+               "lost_in_ivr": counts.abandoned_in_ivr, "offered": overall.offered or 0,
+               "timeouts": overall.timeouts or 0}
+    kpis: dict[str, dict[str, float | None]] = {"overall": _values(overall)}
+    by_queue = group_by((c for c in calls if is_offered(c, settings)), lambda c: c.queue)
     for name in sorted(by_queue):
-        kpis[f"queue:{name}"] = by_queue[name].values()
+        kpis[f"queue:{name}"] = _values(compute_kpis(by_queue[name], settings))
+    by_partner = group_by((c for c in calls if is_answered(c, settings)), lambda c: c.partner)
     for pid in sorted(by_partner):
-        values = by_partner[pid].values()
-        for caller_side in ("offered", "sl", "abandonment"):
-            values[caller_side] = None
-        kpis[f"partner:{pid}"] = values
+        kpis[f"partner:{pid}"] = _values(answered_side_only(compute_kpis(by_partner[pid], settings)))
     # Occupancy of staffed lines over open hours, minus pauses.
     busy: dict[str, float] = {}
     staffed: dict[str, float] = {}
@@ -157,13 +139,13 @@ def summarize(result: RunResult, threshold: float = 20.0, warmup: float = 0.0) -
         busy[line.partner] = busy.get(line.partner, 0.0) + line.work
         staffed[line.partner] = staffed.get(line.partner, 0.0) + result.open_seconds - line.paused
     total_staffed = sum(staffed.values())
-    kpis["overall"]["occupancy"] = sum(busy.values()) / total_staffed if total_staffed > 0 else None
+    kpis["overall"]["occupancy"] = occupancy(sum(busy.values()), total_staffed) if total_staffed > 0 else None
     for pid, seconds in staffed.items():
         scope = kpis.setdefault(f"partner:{pid}", dict.fromkeys(METRICS))
-        scope["occupancy"] = busy[pid] / seconds if seconds > 0 else None
+        scope["occupancy"] = occupancy(busy[pid], seconds) if seconds > 0 else None
     for scope_values in kpis.values():
         scope_values.setdefault("occupancy", None)
-    return Summary(kpis, volumes, result.calendar.days, hourly)
+    return Summary(kpis, volumes, result.calendar.days, _hourly(calls, settings))
 
 
 @dataclass(frozen=True)

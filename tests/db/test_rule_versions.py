@@ -12,6 +12,9 @@ import pytest
 from aiguilleur import rules
 from cdr.migrate import migrate
 from config.models import Hotline
+from config.settings import Settings
+from queues.advisors import AdvisorDesk
+from queues.ami import AmiClient
 from tests.conftest import drop_database, recreate_database
 
 pytestmark = pytest.mark.db
@@ -98,3 +101,38 @@ async def test_check_shows_the_diff_against_what_runs_and_why_it_would_be_refuse
     assert result.running is not None and result.running.version == hotline.version
     assert any("pjsip.conf" in problem for problem in result.problems)
     assert not result.applicable
+
+
+# --- a service that cannot rewrite Asterisk's files (issue 14, defect 2) ----------------------------
+def test_files_needed_names_what_asterisk_must_reload(hotline: Hotline) -> None:
+    settings = Settings()
+    assert rules.files_needed(hotline, bumped(hotline, hotline.version + 1, strategy="rrmemory"),
+                              settings) == ["queues.conf"]
+    assert rules.files_needed(hotline, bumped(hotline, hotline.version + 1, ring_seconds=20), settings) \
+        == ["queues.conf"]
+    closures = hotline.model_dump(mode="json")
+    closures["version"] = hotline.version + 1
+    closures["hours"]["closures"] = [{"start": "2026-12-24T12:00:00+01:00", "end": "2026-12-26T08:00:00+01:00",
+                                      "reason": "Noël"}]
+    assert rules.files_needed(hotline, Hotline.model_validate(closures), settings) == []  # read at each call
+
+
+async def test_without_a_conf_dir_an_apply_that_needs_asterisks_files_fails_and_says_why(
+    pool: asyncpg.Pool, hotline: Hotline
+) -> None:
+    """It used to be recorded 'applied' while Asterisk kept the old strategy."""
+    settings = Settings()
+    ami = AmiClient(settings.ami, on_event=lambda event: None)  # never started: nothing may reach Asterisk
+    holder = rules.RulesHolder(hotline)
+    engine = rules.RulesEngine(pool, ami, AdvisorDesk(ami, holder), holder, settings, "", conf_dirs=())
+    first = await rules.request_apply(pool, hotline, by="ada", source="web")
+    await mark_applied(pool, first)
+    newer = bumped(hotline, hotline.version + 1, strategy="rrmemory")
+    request = await rules.request_apply(pool, newer, by="ada", source="web")
+    await engine.apply_pending()
+    row = next(r for r in await rules.history(pool) if r.id == request)
+    assert row.status == "failed"
+    assert "must rewrite queues.conf" in row.result and "AIGUILLEUR_ASTERISK_ETC_DIRS" in row.result
+    assert holder.hotline == hotline  # the IVR still runs the old version
+    outcome = await rules.wait_outcome(pool, request, timeout=1)
+    assert outcome.status == "failed"

@@ -62,7 +62,7 @@ def test_digit_zero_is_reserved_for_the_advisor() -> None:
 
 
 def test_escalation_that_narrows_the_pool_is_refused() -> None:
-    text = default_text().replace("{after_seconds: 90, max_penalty: 9}", "{after_seconds: 90, max_penalty: 2}")
+    text = default_text().replace("{after_seconds: 90, max_penalty: 9}", "{after_seconds: 90, max_penalty: 0}")
     with pytest.raises(ConfigError, match="never decrease"):
         parse_hotline(text, "hotline.yaml")
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from aiguilleur import cli_sim
+from cdr.kpi import CallFacts
 from config.loader import ConfigError
 from config.settings import REPO_ROOT, Settings
-from sim.fit import CdrRow
 
 HOTLINE = REPO_ROOT / "config" / "hotline.yaml"
 
@@ -29,9 +29,9 @@ def sim(argv: list[str], settings: Settings | None = None) -> int:
 def proposed(tmp_path: Path) -> Path:
     """The default rules with the first escalation step at 60 s instead of 30 s."""
     text = HOTLINE.read_text(encoding="utf-8")
-    assert "{after_seconds: 30, max_penalty: 4}" in text
+    assert "{after_seconds: 30, max_penalty: 1}" in text
     path = tmp_path / "proposed.yaml"
-    path.write_text(text.replace("{after_seconds: 30, max_penalty: 4}", "{after_seconds: 60, max_penalty: 4}"),
+    path.write_text(text.replace("{after_seconds: 30, max_penalty: 1}", "{after_seconds: 60, max_penalty: 1}"),
                     encoding="utf-8")
     return path
 
@@ -67,7 +67,7 @@ def test_run_prints_kpis_with_confidence_intervals_and_writes_the_plot(
     out = capsys.readouterr().out
     assert "3 replication(s), seed 4" in out
     assert re.search(r"service level \(inclusive\) +\d+\.\d% ± \d+\.\d", out)
-    assert "partner cma" in out and "queue sector-crafts" in out
+    assert "partner cma" in out and "queue rank-cma-cci" in out
     assert plot.read_text(encoding="utf-8").count("<svg") == 4
 
 
@@ -92,10 +92,10 @@ def test_compare_needs_two_replications(proposed: Path) -> None:
 def test_fit_prints_the_fitted_model(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     start = dt.datetime(2020, 4, 6, 9, 0, tzinfo=dt.UTC)
 
-    async def fake_rows(*_args: object) -> list[CdrRow]:
-        return [CdrRow(start=start + dt.timedelta(minutes=7 * i), outcome="answered", ivr_exit="completed",
-                       need="creation", sector="crafts", size="micro", departement="nord", queue="sector-crafts",
-                       wait_seconds=5, talk_seconds=200 + i) for i in range(40)]
+    async def fake_rows(*_args: object) -> list[CallFacts]:
+        return [CallFacts(linkedid=f"c{i}", start=start + dt.timedelta(minutes=7 * i), outcome="answered",
+                          ivr_exit="completed", need="creation", sector="crafts", size="micro", departement="nord",
+                          queue="sector-crafts", wait_seconds=5, talk_seconds=200 + i) for i in range(40)]
 
     monkeypatch.setattr("sim.fit_io.fetch_rows", fake_rows)
     assert sim(["fit"]) == 0
@@ -106,7 +106,7 @@ def test_fit_prints_the_fitted_model(monkeypatch: pytest.MonkeyPatch, capsys: py
 
 
 def test_fit_without_records_says_so(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    async def no_rows(*_args: object) -> list[CdrRow]:
+    async def no_rows(*_args: object) -> list[CallFacts]:
         return []
 
     monkeypatch.setattr("sim.fit_io.fetch_rows", no_rows)

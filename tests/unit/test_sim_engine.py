@@ -12,11 +12,12 @@ from collections import defaultdict
 
 import pytest
 
+from cdr.vocabulary import Outcome
 from config.models import Hotline
 from routing import router
 from sim.calendar import Calendar
 from sim.caller import Call, generate_calls
-from sim.engine import ABANDONED_IN_QUEUE, ANSWERED, CLOSED, TIMEOUT, Record, RunResult, simulate
+from sim.engine import Decide, Record, RunResult, Simulation, simulate
 from sim.textbook import single_pool
 from sim.traffic import Advisors, Pauses, Traffic, load_traffic
 
@@ -49,8 +50,11 @@ def call(n: int, at: float, answers: tuple[tuple[str, str], ...] = CRAFTS, *, ha
     return Call(n, at, answers=answers, handle=handle, patience=patience)
 
 
-def run(hotline: Hotline, traffic: Traffic, calls: list[Call], days: int = 1, seed: int = 0) -> RunResult:
-    return simulate(hotline, traffic, Calendar.build(hotline.hours, MONDAY, days), calls, seed=seed)
+def run(
+    hotline: Hotline, traffic: Traffic, calls: list[Call], days: int = 1, seed: int = 0,
+    decide: Decide = router.decide,
+) -> RunResult:
+    return simulate(hotline, traffic, Calendar.build(hotline.hours, MONDAY, days), calls, seed=seed, decide=decide)
 
 
 def by_id(result: RunResult) -> dict[int, Record]:
@@ -58,22 +62,53 @@ def by_id(result: RunResult) -> dict[int, Record]:
 
 
 def test_a_caller_rings_only_lines_allowed_by_the_current_escalation_step(hotline: Hotline, traffic: Traffic) -> None:
-    """CMA's line is busy; CCI's has no crafts skill (penalty 9): it may ring only after the 90 s step."""
-    t = quiet(traffic, **only(cma=0.125, cci=0.125))
-    result = by_id(run(hotline, t, [call(1, NINE, handle=3000), call(2, NINE + 10)]))
+    """A crafts caller ranks CMA first, CCI second, everyone else (Région) last. CMA's line is busy:
+    the next caller may ring CCI (tier 1) only after the 30 s step, Région (tier 2) after 90 s."""
+    t = quiet(traffic, **only(cma=0.125, cci=0.125, region=0.125))
+    result = by_id(run(hotline, t, [call(1, NINE, handle=3000), call(2, NINE + 10), call(3, NINE + 20)]))
+    assert router.decide(router.CallerProfile(**dict(CRAFTS)), hotline).queue == "rank-cma-cci"
     assert (result[1].partner, result[1].penalty, result[1].wait) == ("cma", 0, 0.0)
-    assert result[2].partner == "cci"
-    assert result[2].penalty == hotline.queues.skill_penalty_floor
-    assert result[2].wait == pytest.approx(90.0)
+    assert (result[2].partner, result[2].penalty) == ("cci", 1)
+    assert result[2].wait == pytest.approx(30.0)
+    assert (result[3].partner, result[3].penalty) == ("region", 2)
+    assert result[3].wait == pytest.approx(90.0)
 
 
 def test_the_first_step_lets_the_best_skilled_lines_ring_at_once(hotline: Hotline, traffic: Traffic) -> None:
-    """A commerce caller: CCI (level 5, penalty 0) rings at once; MEL (level 3, penalty 2) only after 30 s."""
-    t = quiet(traffic, **only(cci=0.125, mel=0.25))
+    """A commerce caller (creation, large): CCI (tier 0) rings at once; Région (tier 1) only after 30 s."""
+    t = quiet(traffic, **only(cci=0.125, region=0.125))
     result = by_id(run(hotline, t, [call(1, NINE, COMMERCE, handle=3000), call(2, NINE + 5, COMMERCE)]))
-    assert result[1].partner == "cci"
-    assert (result[2].partner, result[2].penalty) == ("mel", 2)
+    assert (result[1].partner, result[1].penalty) == ("cci", 0)
+    assert (result[2].partner, result[2].penalty) == ("region", 1)
     assert result[2].wait == pytest.approx(30.0)
+
+
+def test_a_caller_starts_at_the_best_tier_with_a_line_present(hotline: Hotline, traffic: Traffic) -> None:
+    """The router's live outlook: CMA logged out, so a crafts caller starts at CCI's tier (+0) and
+    widens from there (+1 after 30 s: Région); without the live state the first waits 30 s for CCI
+    and the second 90 s for Région."""
+    t = quiet(traffic, **only(cci=0.125, region=0.125))
+    calls = [call(1, NINE, handle=3000), call(2, NINE + 10)]
+    live = by_id(run(hotline, t, calls))
+    assert (live[1].partner, live[1].penalty, live[1].wait) == ("cci", 1, 0.0)
+    assert (live[2].partner, live[2].penalty) == ("region", 2)
+    assert live[2].wait == pytest.approx(30.0)
+    blind = by_id(simulate(hotline, t, Calendar.build(hotline.hours, MONDAY, 1), calls, live_state=False))
+    assert blind[1].partner == "cci" and blind[1].wait == pytest.approx(30.0)
+    assert blind[2].partner == "region" and blind[2].wait == pytest.approx(90.0)
+
+
+def test_a_paused_best_tier_moves_the_start_to_the_next_tier(hotline: Hotline, traffic: Traffic) -> None:
+    """Every CMA line paused when the caller arrives: the decision starts them at CCI's tier at once."""
+    t = quiet(traffic, **only(cma=0.125, cci=0.125))
+    simulation = Simulation(hotline, t, Calendar.build(hotline.hours, MONDAY, 1), [call(1, NINE)])
+    cma = next(line for line in simulation.lines if line.partner == "cma" and line.staffed)
+    simulation.free.remove(cma)
+    simulation._pause(cma, 1e9)  # paused for good
+    decision = simulation._decide(router.CallerProfile(**dict(CRAFTS)))
+    assert (decision.max_penalty, decision.escalation) == (1, ((0, 1), (30, 2), (90, 10)))
+    (rec,) = simulation.run().records
+    assert (rec.partner, rec.penalty, rec.wait) == ("cci", 1, 0.0)
 
 
 def test_a_line_never_carries_two_calls_and_rests_for_its_wrap_up(hotline: Hotline, traffic: Traffic) -> None:
@@ -85,7 +120,7 @@ def test_a_line_never_carries_two_calls_and_rests_for_its_wrap_up(hotline: Hotli
     result = run(rules, t, calls)
     busy: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
     for r in result.records:
-        if r.outcome == ANSWERED and r.line is not None:
+        if r.outcome == Outcome.ANSWERED and r.line is not None:
             start = r.arrival + r.ivr_seconds + r.wait
             busy[r.line].append((start, start + r.talk, r.wrapup))
     assert sum(len(v) for v in busy.values()) > 300
@@ -132,7 +167,7 @@ def test_an_unanswered_ring_times_out_and_the_caller_retries_keeping_their_place
     pool = single_pool(hotline, 1)
     result = run(pool, quiet(traffic, no_answer=1.0), [call(1, NINE, patience=100.0)])
     (rec,) = result.records
-    assert (rec.outcome, rec.wait) == (ABANDONED_IN_QUEUE, pytest.approx(100.0))
+    assert (rec.outcome, rec.wait) == (Outcome.ABANDONED_IN_QUEUE, pytest.approx(100.0))
     ring, retry = hotline.queues.ring_seconds, hotline.queues.retry_seconds
     assert result.rings_unanswered == 100 // (ring + retry) + 1
 
@@ -140,30 +175,28 @@ def test_an_unanswered_ring_times_out_and_the_caller_retries_keeping_their_place
 def test_patience_and_max_wait_end_a_wait(hotline: Hotline, traffic: Traffic) -> None:
     nobody = quiet(traffic, **only())
     result = by_id(run(hotline, nobody, [call(1, NINE, patience=42.0), call(2, NINE)]))
-    assert (result[1].outcome, result[1].wait) == (ABANDONED_IN_QUEUE, pytest.approx(42.0))
-    assert (result[2].outcome, result[2].wait) == (TIMEOUT, pytest.approx(hotline.queues.max_wait_seconds))
+    assert (result[1].outcome, result[1].wait) == (Outcome.ABANDONED_IN_QUEUE, pytest.approx(42.0))
+    assert (result[2].outcome, result[2].wait) == (Outcome.TIMEOUT, pytest.approx(hotline.queues.max_wait_seconds))
 
 
 def test_calls_outside_opening_hours_and_on_holidays_are_closed(hotline: Hotline, traffic: Traffic) -> None:
     easter_monday = (dt.date(2021, 4, 5) - MONDAY).days * 86400.0
     calls = [call(1, 22 * 3600.0), call(2, 6 * 86400.0 + NINE), call(3, easter_monday + NINE), call(4, NINE)]
     result = by_id(run(hotline, quiet(traffic), calls, days=100))
-    assert [result[n].outcome for n in (1, 2, 3, 4)] == [CLOSED, CLOSED, CLOSED, ANSWERED]
+    closed, answered = Outcome.CLOSED, Outcome.ANSWERED
+    assert [result[n].outcome for n in (1, 2, 3, 4)] == [closed, closed, closed, answered]
 
 
-def test_a_higher_priority_caller_goes_first(
-    hotline: Hotline, traffic: Traffic, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    real = router.decide
-
-    def decide(profile: router.CallerProfile, rules: Hotline) -> router.RoutingDecision:
-        decision = real(profile, rules)
+def test_a_higher_priority_caller_goes_first(hotline: Hotline, traffic: Traffic) -> None:
+    def decide(
+        profile: router.CallerProfile, rules: Hotline, outlook: router.QueueOutlook | None = None
+    ) -> router.RoutingDecision:
+        decision = router.decide(profile, rules, outlook)
         return dataclasses.replace(decision, priority=1) if profile.size == "large" else decision
 
-    monkeypatch.setattr(router, "decide", decide)
     pool = single_pool(hotline, 1)
     calls = [call(1, NINE, handle=100), call(2, NINE + 10), call(3, NINE + 20, COMMERCE)]
-    result = by_id(run(pool, quiet(traffic), calls))
+    result = by_id(run(pool, quiet(traffic), calls, decide=decide))
     assert result[3].wait < result[2].wait
     assert result[3].wait == pytest.approx(80.0)
 

@@ -7,25 +7,27 @@ import random
 
 import pytest
 
+from cdr.kpi import CallFacts
 from config.models import Hotline
 from config.settings import REPO_ROOT
 from sim.calendar import Calendar
 from sim.caller import generate_calls
 from sim.engine import RunResult, simulate
-from sim.fit import CdrRow, fit_traffic
+from sim.fit import fit_traffic
 from sim.traffic import Distribution, NeedTimes, Traffic, check_against, load_traffic
 
 START = dt.date(2020, 3, 26)
 DAYS = 35
 
 
-def as_cdr_rows(result: RunResult, answers: dict[int, dict[str, str]]) -> list[CdrRow]:
+def as_cdr_rows(result: RunResult, answers: dict[int, dict[str, str]]) -> list[CallFacts]:
     """Simulated calls in the shape the ``cdr`` table stores them (answers only for routed calls)."""
     rows = []
     for r in result.records:
         given = answers.get(r.call_id, {}) if r.queue is not None and r.ivr_exit == "completed" else {}
-        rows.append(CdrRow(
-            start=result.calendar.to_datetime(r.arrival), outcome=r.outcome, ivr_exit=r.ivr_exit,
+        rows.append(CallFacts(
+            linkedid=str(r.call_id), start=result.calendar.to_datetime(r.arrival), outcome=r.outcome,
+            ivr_exit=r.ivr_exit,
             need=given.get("need"), sector=given.get("sector"), size=given.get("size"),
             departement=given.get("departement"), queue=r.queue,
             wait_seconds=round(r.wait) if r.queue else None, talk_seconds=round(r.talk) if r.talk else None,
@@ -44,13 +46,13 @@ def truth() -> Traffic:
 
 
 @pytest.fixture(scope="module")
-def rows(truth: Traffic, hotline: Hotline) -> list[CdrRow]:
+def rows(truth: Traffic, hotline: Hotline) -> list[CallFacts]:
     calls = generate_calls(truth, START, DAYS, random.Random("fit"))
     result = simulate(hotline, truth, Calendar.build(hotline.hours, START, DAYS), calls, seed=1)
     return as_cdr_rows(result, {c.id: dict(c.answers) for c in calls})
 
 
-def test_fit_recovers_the_model_that_made_the_records(truth: Traffic, rows: list[CdrRow], hotline: Hotline) -> None:
+def test_fit_recovers_the_model_that_made_the_records(truth: Traffic, rows: list[CallFacts], hotline: Hotline) -> None:
     base = load_traffic(REPO_ROOT / "config" / "traffic.yaml")
     report = fit_traffic(rows, base, hotline.hours.timezone)
     fitted = report.traffic
@@ -89,7 +91,7 @@ def test_fit_without_records_keeps_the_model(hotline: Hotline) -> None:
     assert report.notes == ("no call records: the model is unchanged",)
 
 
-def test_fit_keeps_what_too_few_records_cannot_tell(rows: list[CdrRow], hotline: Hotline) -> None:
+def test_fit_keeps_what_too_few_records_cannot_tell(rows: list[CallFacts], hotline: Hotline) -> None:
     base = load_traffic(REPO_ROOT / "config" / "traffic.yaml")
     report = fit_traffic(rows[:20], base, hotline.hours.timezone)
     assert report.traffic.needs == base.needs

@@ -108,7 +108,7 @@ def test_the_menu_walk_uses_the_real_ivr_machine(hotline: Hotline, traffic: Traf
     plain = walker.walk(Call(1, 0.0, REAL, answers))
     assert plain.route and plain.exit == "completed" and plain.profile is not None
     assert (plain.profile.need, plain.profile.sector, plain.profile.departement) == ("creation", "crafts", "somme")
-    assert router.decide(plain.profile, hotline).queue == "sector-crafts"
+    assert router.decide(plain.profile, hotline).queue == "rank-cma-cci"  # ranked on the whole profile
 
     misdialled = walker.walk(Call(2, 0.0, REAL, answers, misdials=0b0110))
     assert misdialled.profile == plain.profile and misdialled.seconds > plain.seconds

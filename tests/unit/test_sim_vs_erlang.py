@@ -17,11 +17,12 @@ import random
 
 import pytest
 
+from cdr.vocabulary import Outcome
 from config.models import Hotline
 from sim import erlang
 from sim.calendar import Calendar
 from sim.caller import generate_calls
-from sim.engine import ANSWERED, simulate
+from sim.engine import simulate
 from sim.kpi import estimate, summarize
 from sim.textbook import companion_expected, companion_run, controlled_mean, poisson_traffic, single_pool
 
@@ -104,7 +105,7 @@ def test_pool_waits_equal_the_fcfs_multi_server_recursion_call_by_call(hotline: 
         joined = call.arrival + rec.ivr_seconds
         start = max(joined, heapq.heappop(free_at))
         heapq.heappush(free_at, start + call.handle)
-        assert rec.outcome == ANSWERED
+        assert rec.outcome == Outcome.ANSWERED
         assert rec.wait == pytest.approx(start - joined, abs=1e-6)
         checked += rec.wait > 0
     assert checked > 500  # the pool really queued
