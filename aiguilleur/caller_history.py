@@ -46,13 +46,29 @@ class CallerHistory:
         """Record the callback request; a failure is logged with everything needed to call back."""
         try:
             async with asyncio.timeout(2.0):
+                # Due at the next opening (closed), else at once; with the answers, so the
+                # callback is routed like the call (aiguilleur.callbacks).
+                # A queued request (long wait) keeps the caller's place: its queue, priority,
+                # starting tier and the callers ahead of them travel with it.
+                answers = request.answers
+                place = request.place
                 await self._pool.execute(
-                    """INSERT INTO callbacks (linkedid, caller_number, requested_at, due_at)
-                       VALUES ($1, $2, $3, $4) ON CONFLICT (linkedid) DO NOTHING""",
+                    """INSERT INTO callbacks (linkedid, caller_number, requested_at, due_at, next_try_at,
+                                              need, sector, size, departement, reason,
+                                              queue, queue_priority, queue_max_penalty, queue_position, ahead)
+                       VALUES ($1, $2, $3::timestamptz, $4::timestamptz, COALESCE($4::timestamptz, $3::timestamptz),
+                               $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::text[])
+                       ON CONFLICT (linkedid) DO NOTHING""",
                     request.linkedid, request.caller_number, request.requested_at, request.next_opening,
+                    answers.get("need"), answers.get("sector"), answers.get("size"), answers.get("departement"),
+                    request.reason, place.queue if place else None, place.priority if place else 0,
+                    place.max_penalty if place else 0, place.position if place else None,
+                    list(place.ahead) if place else [],
                 )
         except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             log.error("ivr.callback_not_stored", caller=request.caller_number,
                       due=request.next_opening.isoformat() if request.next_opening else None, error=str(exc))
             return
-        log.info("ivr.callback_stored", caller=request.caller_number)
+        log.info("ivr.callback_stored", caller=request.caller_number, reason=request.reason,
+                 queue=request.place.queue if request.place else None,
+                 position=request.place.position if request.place else None)

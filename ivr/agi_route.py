@@ -8,7 +8,8 @@ from collections.abc import Awaitable, Callable, Mapping
 import structlog
 
 from config.models import Hotline
-from ivr.fastagi import AgiHangup, AgiRequest
+from ivr.agi_codec import AgiHangup
+from ivr.fastagi import AgiRequest
 from ivr.session import (
     CallbackSink,
     ChannelHungUp,
@@ -20,7 +21,6 @@ from ivr.session import (
     no_recent_partner,
     run_ivr,
 )
-from routing.rules import membership_of
 
 log = structlog.get_logger(__name__)
 
@@ -121,26 +121,3 @@ def make_route(
         )
 
     return ivr
-
-
-def make_advisor_route(rules: Callable[[], Hotline]) -> Callable[[AgiRequest], Awaitable[None]]:
-    """``agi://.../advisor``: the login feature code asks for the line's queues and penalties.
-
-    Sets ``AIGUILLEUR_MEMBERSHIP`` and ``AIGUILLEUR_WRAPUP``; the dialplan
-    (``advisor-join``) adds the member. An unknown line gets an empty membership,
-    which the dialplan answers with an error tone.
-    """
-
-    async def advisor(request: AgiRequest) -> None:
-        line = await request.get_variable("LINE") or ""
-        try:
-            membership = membership_of(rules(), line)
-        except KeyError:
-            log.warning("advisor.unknown_line", line=line)
-            await request.set_variable("AIGUILLEUR_MEMBERSHIP", "")
-            return
-        await request.set_variable("AIGUILLEUR_WRAPUP", str(membership.wrapup_seconds))
-        await request.set_variable("AIGUILLEUR_MEMBERSHIP", membership.encoded())
-        log.info("advisor.login_code", line=line, queues=len(membership.penalties))
-
-    return advisor

@@ -13,14 +13,18 @@ Rules (the caller's side of a well-run public line):
   no-input (silent) or invalid (keeps pressing wrong keys) call: goodbye, hang up.
 - ``*`` repeats are capped like tries, so every session ends within
   ``len(steps) * 2 * max_tries`` reads.
+- Once the menu routes the call, the router's decision comes back as ``Routed``: a long
+  expected wait offers to keep the caller's place and call them back ("tapez 1"), nobody
+  logged in offers an ordinary callback; one key, one try: 1 takes it, anything else queues.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
+from cdr.vocabulary import IvrExit
 from config.models import Menu, MenuStep
 
 
@@ -42,7 +46,14 @@ class Hangup:
     """The caller hung up."""
 
 
-Event = Digits | Timeout | Hangup
+@dataclass(frozen=True)
+class Routed:
+    """The router's decision for a menu that routes the call (``RoutingDecision.action``)."""
+
+    action: str  # "queue", "offer_callback" (long expected wait) or "nobody_logged_in"
+
+
+Event = Digits | Timeout | Hangup | Routed
 
 
 # --- actions (out) ---------------------------------------------------------
@@ -72,7 +83,7 @@ class Ask:
 class Finish:
     """The menu is over; the adapter routes the call (``route``) or hangs up."""
 
-    exit_reason: str
+    exit_reason: IvrExit
     answers: dict[str, str]
     route: bool
     steps_taken: int
@@ -84,14 +95,7 @@ class Finish:
 Action = Play | SayDateTime | Ask | Finish
 
 
-class ExitReason(StrEnum):
-    COMPLETED = "completed"
-    SAME_PARTNER = "same_partner"
-    ADVISOR = "advisor"
-    CLOSED = "closed"
-    NO_INPUT = "no_input"
-    INVALID = "invalid"
-    HANGUP = "hangup"
+ExitReason = IvrExit  # the call vocabulary's exits (the machine never returns ``degraded``)
 
 
 def step_prompt(step_id: str) -> str:
@@ -106,7 +110,21 @@ def repeat_prompt(partner_id: str) -> str:
 
 CALLBACK_STEP = "callback"
 REPEAT_STEP = "repeat"
+QUEUED_CALLBACK_STEP = "queued_callback"  # long wait: "rappelé sans perdre votre place"
+NOBODY_CALLBACK_STEP = "nobody_callback"  # nobody logged in: an ordinary callback
 YES = "1"
+LONG_WAIT = "offer_callback"  # the router's action for a long expected wait
+
+
+class Phase(StrEnum):
+    """Where the machine is: the menu's steps, or a one-key offer."""
+
+    MENU = "menu"
+    CALLBACK = CALLBACK_STEP
+    REPEAT = REPEAT_STEP
+    ROUTED = "routed"  # the menu routed the call; waiting for the router's decision
+    QUEUED_CALLBACK = QUEUED_CALLBACK_STEP
+    NOBODY_CALLBACK = NOBODY_CALLBACK_STEP
 
 
 @dataclass
@@ -125,18 +143,18 @@ class MenuMachine:
     _timeouts_on_step: int = 0
     _steps_taken: int = 0
     _retries: int = 0
-    _phase: str = "menu"
+    _phase: Phase = Phase.MENU
 
     def start(self) -> list[Action]:
         """The first actions of the call."""
         if not self.is_open:
-            self._phase = CALLBACK_STEP
+            self._phase = Phase.CALLBACK
             actions: list[Action] = [Play("closed")]
             if self.next_opening is not None:
                 actions += [Play("next_opening"), SayDateTime(self.next_opening)]
             return [*actions, self._offer(CALLBACK_STEP, ("callback_offer",))]
         if self.repeat_partner is not None:
-            self._phase = REPEAT_STEP
+            self._phase = Phase.REPEAT
             return [self._offer(REPEAT_STEP, ("welcome", repeat_prompt(self.repeat_partner)))]
         return [self._ask(with_welcome=True)]
 
@@ -147,7 +165,7 @@ class MenuMachine:
     def _feed_offer(self, event: Event) -> list[Action]:
         """Callback and same-partner offers: one key, one try, never a loop."""
         accepted = isinstance(event, Digits) and event.value == YES
-        if self._phase == CALLBACK_STEP:
+        if self._phase == Phase.CALLBACK:
             if accepted:
                 return [Play("callback_recorded"), Play("goodbye"),
                         self._finish(ExitReason.CLOSED, route=False, callback=True)]
@@ -162,14 +180,45 @@ class MenuMachine:
                     self._finish(ExitReason.SAME_PARTNER, route=True, partner=self.repeat_partner)]
         if isinstance(event, Digits) and event.value == self.menu.advisor_digit:
             return [Play("to_advisor"), self._finish(ExitReason.ADVISOR, route=True)]
-        self._phase = "menu"
+        self._phase = Phase.MENU
         return [self._ask()]
 
+    def _feed_routed(self, event: Event) -> list[Action]:
+        """The router's decision, then the caller's key on the callback it made the machine offer."""
+        finished = self.finished
+        assert finished is not None  # only reached after a routing Finish
+        if self._phase == Phase.ROUTED:
+            if not isinstance(event, Routed) or event.action == "queue":
+                self._phase = Phase.MENU  # done: the caller queues
+                return []
+            long_wait = event.action == LONG_WAIT
+            self._phase = Phase.QUEUED_CALLBACK if long_wait else Phase.NOBODY_CALLBACK
+            prompts = ("queued_callback_offer",) if long_wait else ("nobody_available", "long_wait_offer")
+            return [Ask(self._phase.value, prompts, int(self.menu.timeout_seconds * 1000), 1)]
+        offered, self._phase = self._phase, Phase.MENU
+        if isinstance(event, Hangup):
+            self.finished = replace(finished, exit_reason=ExitReason.HANGUP, route=False)
+            return [self.finished]
+        if isinstance(event, Digits) and event.value == YES:
+            recorded = "queued_callback_recorded" if offered == Phase.QUEUED_CALLBACK else "callback_recorded"
+            self.finished = replace(finished, callback=True, route=False)
+            return [Play(recorded), self.finished]
+        return []  # declined: the caller queues
+
+    @property
+    def offered_callback(self) -> str | None:
+        """The callback offer waiting for the caller's key (``QUEUED_CALLBACK_STEP``...), if any."""
+        return self._phase.value if self._phase in (Phase.QUEUED_CALLBACK, Phase.NOBODY_CALLBACK) else None
+
     def feed(self, event: Event) -> list[Action]:
-        """Advance on one event; after ``Finish`` every further event is ignored."""
+        """Advance on one event; after ``Finish`` every further event is ignored, except the
+        router's decision on a routed call and the caller's answer to the callback it offers."""
         if self.finished is not None:
-            return []
-        if self._phase != "menu":
+            routed_phases = (Phase.ROUTED, Phase.QUEUED_CALLBACK, Phase.NOBODY_CALLBACK)
+            return self._feed_routed(event) if self._phase in routed_phases else []
+        if isinstance(event, Routed):
+            return []  # no decision before the menu is over
+        if self._phase != Phase.MENU:
             return self._feed_offer(event)
         if isinstance(event, Hangup):
             return [self._finish(ExitReason.HANGUP, route=False)]
@@ -228,8 +277,10 @@ class MenuMachine:
     def _finish(
         self, reason: ExitReason, *, route: bool, callback: bool = False, partner: str | None = None
     ) -> Finish:
+        if route:
+            self._phase = Phase.ROUTED
         self.finished = Finish(
-            exit_reason=reason.value,
+            exit_reason=reason,
             answers=dict(self.answers),
             route=route,
             steps_taken=self._steps_taken,

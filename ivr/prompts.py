@@ -29,6 +29,8 @@ def catalogue(hotline: Hotline) -> dict[str, str]:
         "callback_recorded": menu.callback_recorded,
         "long_wait_offer": menu.long_wait_offer,
         "nobody_available": menu.nobody_available,
+        "queued_callback_offer": menu.queued_callback_offer,
+        "queued_callback_recorded": menu.queued_callback_recorded,
     }
     for step in menu.steps:
         texts[step_prompt(step.id)] = step.prompt

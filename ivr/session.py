@@ -8,24 +8,40 @@ slugs and numbers.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
 import structlog
 
+from cdr.asterisk_fields import ANSWERS, cdr_variable
+from cdr.vocabulary import IVR_USER_EVENT, CallVar, answer_var
 from config.models import Hotline
 from ivr.hours import state_at
-from ivr.machine import Action, Ask, Digits, Event, Finish, Hangup, MenuMachine, Play, SayDateTime, Timeout
+from ivr.machine import (
+    QUEUED_CALLBACK_STEP,
+    Action,
+    Ask,
+    Digits,
+    Event,
+    Finish,
+    Hangup,
+    MenuMachine,
+    Play,
+    Routed,
+    SayDateTime,
+    Timeout,
+)
 from ivr.prompts import say_datetime_format, sound_name
+from queues.callback import QUEUED
 from routing.router import CallerProfile, QueueOutlook, RoutingDecision, choose_queue, decide
 
 log = structlog.get_logger(__name__)
 
 Clock = Callable[[], dt.datetime]
-USER_EVENT = "AiguilleurIvr"
 
 
 class ChannelHungUp(Exception):
@@ -57,12 +73,36 @@ class IvrChannel(Protocol):
 
 @dataclass(frozen=True)
 class CallbackRequest:
-    """A caller who asked, while the line was closed, to be called back."""
+    """A caller who asked to be called back (line closed, or a long expected wait).
+
+    ``answers``: what they answered in the menu, so the callback is routed like their call;
+    ``reason``: ``closed``, ``queued`` (long wait: the caller keeps their place) or
+    ``nobody_logged_in``. A queued request carries its ``place``.
+    """
 
     linkedid: str
     caller_number: str
     requested_at: dt.datetime
     next_opening: dt.datetime | None
+    answers: Mapping[str, str] = field(default_factory=dict)
+    reason: str = "closed"
+    place: QueuePlace | None = None
+
+
+@dataclass(frozen=True)
+class QueuePlace:
+    """Where a caller who took the queued callback would be waiting: the queue, their priority and
+    starting tier (``QUEUE_MAX_PENALTY``), and the callers (uniqueids) ahead of them when they accepted."""
+
+    queue: str
+    priority: int
+    max_penalty: int
+    ahead: tuple[str, ...] = ()
+
+    @property
+    def position(self) -> int:
+        """Their position in the queue when they accepted (1 = next served)."""
+        return len(self.ahead) + 1
 
 
 RecentPartner = Callable[[str], Awaitable[str | None]]
@@ -95,31 +135,48 @@ def profile_from(finish: Finish, caller_number: str) -> CallerProfile:
     )
 
 
-def channel_variables(finish: Finish, decision: RoutingDecision | None, hotline: Hotline) -> dict[str, str]:
-    """The variables the dialplan reads after the AGI returns."""
-    values = {
-        "AIGUILLEUR_EXIT": finish.exit_reason,
-        "AIGUILLEUR_STEPS": str(finish.steps_taken),
-        "AIGUILLEUR_RETRIES": str(finish.retries),
-        **{f"AIGUILLEUR_{k.upper()}": v for k, v in finish.answers.items()},
+async def _record_answers(channel: IvrChannel, known: Mapping[str, str], answers: Mapping[str, str]) -> bool:
+    """Put each new answer into Asterisk's own CDR at once (recovery reads it if we die); False: hung up."""
+    hung_up = False
+    for step, value in answers.items():
+        if step in ANSWERS and known.get(step) != value:
+            try:
+                await channel.set_variable(f"CDR({cdr_variable(step)})", value)
+            except ChannelHungUp:  # reported by this command, not carried out: a dead channel takes it
+                hung_up = True
+                with contextlib.suppress(ChannelHungUp):
+                    await channel.set_variable(f"CDR({cdr_variable(step)})", value)
+    return not hung_up
+
+
+def channel_variables(
+    finish: Finish, decision: RoutingDecision | None, hotline: Hotline, hours: str = ""
+) -> dict[str, str]:
+    """The variables the dialplan reads after the AGI returns (and copies into the CDR)."""
+    values: dict[str, str] = {
+        CallVar.EXIT: finish.exit_reason,
+        CallVar.HOURS: hours,
+        CallVar.STEPS: str(finish.steps_taken),
+        CallVar.RETRIES: str(finish.retries),
+        **{answer_var(k): v for k, v in finish.answers.items()},
     }
     if finish.partner is not None:
-        values["AIGUILLEUR_PARTNER"] = finish.partner
+        values[CallVar.PARTNER] = finish.partner
     if finish.callback:
-        values["AIGUILLEUR_CALLBACK"] = "1"
+        values[CallVar.CALLBACK] = "1"
     if decision is None:
-        values["AIGUILLEUR_ACTION"] = "hangup"
+        values[CallVar.ACTION] = "hangup"
         return values
-    values.update(
-        AIGUILLEUR_QUEUE=decision.queue,
-        AIGUILLEUR_PRIORITY=str(decision.priority),
-        AIGUILLEUR_MAX_PENALTY=str(hotline.queues.escalation[0].max_penalty),
-        AIGUILLEUR_RULE=decision.queue_rule,
-        AIGUILLEUR_TIMEOUT=str(decision.max_wait_seconds),
-        AIGUILLEUR_RULE_VERSION=str(decision.rule_version),
+    values.update({
+        CallVar.QUEUE: decision.queue,
+        CallVar.PRIORITY: str(decision.priority),
+        CallVar.MAX_PENALTY: str(decision.max_penalty),
+        CallVar.RULE: decision.queue_rule,
+        CallVar.TIMEOUT: str(decision.max_wait_seconds),
+        CallVar.RULE_VERSION: str(decision.rule_version),
         # Set last: the dialplan queues the call only when this is present.
-        AIGUILLEUR_ACTION="queue",
-    )
+        CallVar.ACTION: "queue",
+    })
     return values
 
 
@@ -164,6 +221,34 @@ async def _perform(
         return Hangup()
 
 
+async def _drive(
+    channel: IvrChannel, machine: MenuMachine, pending: list[Action], timezone: str,
+    on_accept: Callable[[], None] | None = None,
+) -> None:
+    """Carry out the machine's actions, feeding it what the caller does, until it has no more.
+
+    ``on_accept``: called as soon as the machine records that the caller took a callback."""
+    pending = list(pending)
+    while pending:
+        action = pending.pop(0)
+        if isinstance(action, Finish):
+            continue
+        next_ask = next((a for a in pending if isinstance(a, Ask)), None)
+        event = await _perform(channel, action, next_ask, timezone)
+        if event is not None:
+            log.debug("ivr.event", step=getattr(action, "step", None), got=type(event).__name__)
+            known = dict(machine.answers)
+            pending = machine.feed(event)
+            if not await _record_answers(channel, known, machine.answers):
+                event = Hangup()
+                pending = machine.feed(event)
+            if on_accept is not None and machine.finished is not None and machine.finished.callback:
+                on_accept()
+                on_accept = None
+        if isinstance(event, Hangup):
+            break
+
+
 async def run_ivr(
     channel: IvrChannel,
     hotline: Hotline,
@@ -182,20 +267,7 @@ async def run_ivr(
     machine = MenuMachine(
         hotline.menu, is_open=opening.open, next_opening=opening.next_opening, repeat_partner=partner
     )
-    pending: list[Action] = machine.start()
-    while machine.finished is None or pending:
-        if not pending:
-            break
-        action = pending.pop(0)
-        if isinstance(action, Finish):
-            continue
-        next_ask = next((a for a in pending if isinstance(a, Ask)), None)
-        event = await _perform(channel, action, next_ask, hotline.hours.timezone)
-        if event is not None:
-            log.debug("ivr.event", step=getattr(action, "step", None), got=type(event).__name__)
-            pending = machine.feed(event)
-        if isinstance(event, Hangup):
-            break
+    await _drive(channel, machine, machine.start(), hotline.hours.timezone)
     finish = machine.finished
     if finish is None:  # pragma: no cover - the machine always finishes; a guard for future edits
         raise RuntimeError("IVR machine stopped without finishing")
@@ -208,36 +280,42 @@ async def run_ivr(
         queue=decision.queue if decision else None, hours=opening.reason,
         action=decision.action if decision else None,
     )
-    if decision is not None and decision.action != "queue":
-        finish, decision = await _offer_callback(channel, hotline, finish, decision)
+    reason = "closed" if not opening.open else "advisor"
+    place: QueuePlace | None = None
+    if decision is not None:
+        routed = decision
+
+        def keep_place() -> None:
+            # The callers ahead are read the moment the caller accepts: their place is behind them.
+            nonlocal place
+            queue_now = outlook(routed.queue)
+            place = QueuePlace(routed.queue, routed.priority, routed.max_penalty,
+                               queue_now.waiting if queue_now is not None else ())
+
+        offer = machine.feed(Routed(decision.action))
+        offered = machine.offered_callback
+        await _drive(channel, machine, offer, hotline.hours.timezone,
+                     on_accept=keep_place if offered == QUEUED_CALLBACK_STEP else None)
+        finish = machine.finished or finish
+        if offered is not None:
+            reason = QUEUED if offered == QUEUED_CALLBACK_STEP else decision.action
+            log.info("ivr.callback_accepted" if finish.callback else "ivr.callback_declined",
+                     action=decision.action, expected_wait=decision.expected_wait_seconds,
+                     position=place.position if place is not None else None)
+        if not finish.route:
+            decision = None
     if finish.callback:
-        await on_callback(CallbackRequest(linkedid, caller_number, now, opening.next_opening))
-    if finish.exit_reason == "hangup":
-        return finish
-    try:
-        for name, value in channel_variables(finish, decision, hotline).items():
-            await channel.set_variable(name, value)
-        await channel.user_event(USER_EVENT, ivr_event_fields(finish, decision, opening.reason))
-    except ChannelHungUp:
-        log.info("ivr.hangup_after_menu")
+        await on_callback(CallbackRequest(linkedid, caller_number, now, opening.next_opening,
+                                          dict(finish.answers), reason, place))
+    # Even for a caller who hung up: a dead channel still takes SET VARIABLE and EXEC, so the
+    # record (live, and Asterisk's own through the dialplan's h extension) keeps what they said.
+    # The first command after a hang-up only reports it: try once more.
+    for _ in range(2):
+        try:
+            for name, value in channel_variables(finish, decision, hotline, opening.reason).items():
+                await channel.set_variable(name, value)
+            await channel.user_event(IVR_USER_EVENT, ivr_event_fields(finish, decision, opening.reason))
+            break
+        except ChannelHungUp:
+            log.info("ivr.hangup_after_menu")
     return finish
-
-
-async def _offer_callback(
-    channel: IvrChannel, hotline: Hotline, finish: Finish, decision: RoutingDecision
-) -> tuple[Finish, RoutingDecision | None]:
-    """Long expected wait or nobody logged in: offer a callback; 1 takes it, else the caller queues."""
-    timeout_ms = int(hotline.menu.timeout_seconds * 1000)
-    files = [sound_name("long_wait_offer")]
-    if decision.action == "nobody_logged_in":
-        files.insert(0, sound_name("nobody_available"))
-    try:
-        digits = await channel.read_digits(files, timeout_ms, 1)
-        if digits != "1":
-            log.info("ivr.callback_declined", action=decision.action)
-            return finish, decision
-        await channel.stream_file(sound_name("callback_recorded"))
-    except ChannelHungUp:
-        return replace(finish, exit_reason="hangup"), None
-    log.info("ivr.callback_accepted", action=decision.action, expected_wait=decision.expected_wait_seconds)
-    return replace(finish, callback=True, route=False), None

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from config.loader import load_hotline
 from config.models import Menu
 from config.settings import REPO_ROOT
-from ivr.machine import Ask, Digits, Event, Finish, Hangup, MenuMachine, Play, SayDateTime, Timeout
+from ivr.machine import Ask, Digits, Event, Finish, Hangup, MenuMachine, Play, Routed, SayDateTime, Timeout
 
 MENU: Menu = load_hotline(REPO_ROOT / "config" / "hotline.yaml").menu
 
@@ -193,3 +193,61 @@ def test_any_caller_ends_routed_hung_up_or_closed_within_bound(
     assert machine.finished.exit_reason in {
         "completed", "same_partner", "advisor", "closed", "no_input", "invalid", "hangup"}
     assert machine.finished.route == (machine.finished.exit_reason in {"completed", "same_partner", "advisor"})
+
+
+# --- after the menu: the router's decision and the callback it may offer -------------------
+def routed_machine() -> tuple[MenuMachine, Finish]:
+    """A caller who pressed the advisor digit: the menu is over and routes the call."""
+    machine = MenuMachine(MENU)
+    machine.start()
+    routed = finish_of(machine.feed(Digits(MENU.advisor_digit)))
+    assert routed.route and not routed.callback
+    return machine, routed
+
+
+def test_a_routed_call_that_queues_hears_nothing_more() -> None:
+    machine, routed = routed_machine()
+    assert machine.feed(Routed("queue")) == []
+    assert machine.finished == routed and machine.offered_callback is None
+    assert machine.feed(Digits("1")) == []  # nothing is offered: a key changes nothing
+
+
+def test_a_long_wait_offers_to_keep_the_place_and_1_takes_the_callback() -> None:
+    machine, routed = routed_machine()
+    assert machine.feed(Routed("offer_callback")) == [Ask("queued_callback", ("queued_callback_offer",), 5000, 1)]
+    assert machine.offered_callback == "queued_callback"
+    actions = machine.feed(Digits("1"))
+    assert actions[0] == Play("queued_callback_recorded")
+    finish = finish_of(actions)
+    assert finish.callback and not finish.route
+    assert (finish.exit_reason, finish.answers, finish.steps_taken) == (routed.exit_reason, routed.answers,
+                                                                        routed.steps_taken)
+
+
+def test_nobody_logged_in_offers_an_ordinary_callback() -> None:
+    machine, _ = routed_machine()
+    (ask,) = machine.feed(Routed("nobody_logged_in"))
+    assert ask == Ask("nobody_callback", ("nobody_available", "long_wait_offer"), 5000, 1)
+    actions = machine.feed(Digits("1"))
+    assert actions[0] == Play("callback_recorded") and finish_of(actions).callback
+
+
+@pytest.mark.parametrize("event", [Digits("2"), Timeout(), Digits("0")])
+def test_anything_but_1_on_the_offer_queues_the_caller(event: Digits | Timeout) -> None:
+    machine, routed = routed_machine()
+    machine.feed(Routed("offer_callback"))
+    assert machine.feed(event) == []
+    assert machine.finished == routed and machine.offered_callback is None
+
+
+def test_a_caller_hanging_up_on_the_offer_is_neither_queued_nor_called_back() -> None:
+    machine, _ = routed_machine()
+    machine.feed(Routed("offer_callback"))
+    finish = finish_of(machine.feed(Hangup()))
+    assert finish.exit_reason == "hangup" and not finish.route and not finish.callback
+
+
+def test_a_decision_before_the_menu_is_over_is_ignored() -> None:
+    machine = MenuMachine(MENU)
+    machine.start()
+    assert machine.feed(Routed("offer_callback")) == [] and machine.finished is None
