@@ -43,6 +43,9 @@ def main(argv: list[str]) -> int:
             digits = agi.get_data(step["prompt"], int(step["timeout_ms"]), 1)
             queue, sector = plan_route(plan, digits)
             if sector is not None:
+                # At once into Asterisk's own CDR (cdr.asterisk_fields): recovery reads it.
+                if plan.get("cdr_sector"):
+                    agi.set_variable(f"CDR({plan['cdr_sector']})", sector)
                 break
         variables = {
             "AIGUILLEUR_QUEUE": queue,
