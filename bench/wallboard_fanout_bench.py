@@ -29,7 +29,6 @@ import datetime as dt
 import json
 import os
 import resource
-import socket
 import sys
 import time
 from pathlib import Path
@@ -46,6 +45,7 @@ from config.models import Hotline
 from config.settings import REPO_ROOT
 from queues.ami_parse import parse_ami_stream
 from queues.state import LiveState, StateConfig, seed_from_queue_status
+from sandbox.ports import free_tcp_port
 from web import store
 from web.app import FEED, WebDeps, make_app
 from web.ports import FixedHotline
@@ -151,12 +151,6 @@ async def clients_main(url: str, token: str, count: int, out: Path) -> None:
 
 
 # --- the service's process ----------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
@@ -196,7 +190,7 @@ async def run(clients: int, calls: int, seconds: float) -> dict[str, Any]:
     app = make_app(WebDeps(pool=pool, live=live, hotline=FixedHotline(hotline), today_interval=3600))
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
-    port = free_port()
+    port = free_tcp_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     url = f"http://127.0.0.1:{port}"
     result: dict[str, Any] = {"clients": clients, "calls": calls, "burst_seconds": seconds, "events": len(plan)}

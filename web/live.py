@@ -7,7 +7,10 @@ connected SSE client is woken with the same bytes; a slow client skips to the
 newest message (nothing queues up per client).
 
 Today's per-queue service level comes from the call records: re-read every
-``today_interval`` seconds (the day's calls: at most a few thousand rows).
+``today_interval`` seconds (the day's calls: at most a few thousand rows), plus the
+callers still waiting past the threshold (``cdr.kpi.service_level_live``), read from
+the snapshot: the board is rebuilt when that number changes too (a caller crossing
+the threshold lowers the service level without any AMI event).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ Clock = Callable[[], float]
 
 
 def today_stats(calls: list[CallFacts], settings: KpiSettings) -> tuple[dict[str, TodayStats], TodayStats]:
-    """Per queue and overall, with ``cdr.kpi``'s definitions (inclusive service level)."""
+    """Per queue and overall, with ``cdr.kpi``'s definitions (the records' side of ``service_level_live``)."""
 
     def stats(group: list[CallFacts]) -> TodayStats:
         k = compute_kpis(group, settings)
@@ -91,16 +94,22 @@ class LiveFeed:
         self.clients = 0
         self._changed = asyncio.Event()
         self._frame: _Frame | None = None
-        self._seen: tuple[int, int] = (-1, -1)  # (state version, today revision)
+        self._seen: tuple[int, int, int] = (-1, -1, -1)  # (state version, today revision, callers past T)
         self._today_revision = 0
         self._backlog_since: float | None = None
         self.write_lag = 0.0
 
     # --- for handlers ------------------------------------------------------------
+    def _key(self, snapshot: LiveSnapshot) -> tuple[int, int, int]:
+        limit = self.kpi_settings.service_level_seconds
+        now = self.clock()
+        past = sum(1 for q in snapshot.queues.values() for c in q.callers if now - c.joined_at > limit)
+        return snapshot.version, self._today_revision, past
+
     def current(self) -> _Frame:
         """The newest frame, built now if the state changed since the last one."""
         snapshot = self.live.snapshot()
-        if self._frame is None or (snapshot.version, self._today_revision) != self._seen:
+        if self._frame is None or self._key(snapshot) != self._seen:
             self._rebuild(snapshot)
         assert self._frame is not None
         return self._frame
@@ -129,9 +138,11 @@ class LiveFeed:
     # --- the loop ------------------------------------------------------------------
     def _rebuild(self, snapshot: LiveSnapshot) -> None:
         generation = (self._frame.generation + 1) if self._frame else 1
-        board = build(snapshot, self.partners(), self.today, self.clock(), today_overall=self.today_overall)
+        self._seen = self._key(snapshot)
+        board = build(snapshot, self.partners(), self.today, self.clock(), today_overall=self.today_overall,
+                      service_level_seconds=self.kpi_settings.service_level_seconds,
+                      thresholds=self.hotline.hotline.wallboard)
         self._frame = _Frame(generation, board, sse_frame("wallboard", board.to_json(), generation))
-        self._seen = (snapshot.version, self._today_revision)
         self.wake()  # whoever built it (the poll or a page), every stream gets the new frame
 
     def poll_once(self) -> bool:
@@ -148,7 +159,7 @@ class LiveFeed:
         if self.clients == 0:
             return False  # nobody listens: pages build the frame on demand (``current``)
         snapshot = self.live.snapshot()
-        if (snapshot.version, self._today_revision) == self._seen and self._frame is not None:
+        if self._frame is not None and self._key(snapshot) == self._seen:
             return False
         self._rebuild(snapshot)
         self.updates += 1

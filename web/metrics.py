@@ -1,5 +1,8 @@
 """Prometheus text exposition (format 0.0.4) of the live state and the service's health. Pure.
 
+The families are built here and written by ``prometheus_client`` (its exposition: escaping,
+number format, HELP and TYPE lines); one registry per scrape, so nothing lingers between them.
+
 Queue and line metrics follow the ``asterisk_queue_*`` names of the usual
 Asterisk exporters; the service's own health is ``aiguilleur_*``.
 """
@@ -10,10 +13,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from cdr.kpi import DEFINITIONS, KpiSettings, service_level_of_counts
 from queues.state import LiveSnapshot
 from web.wallboard import LINE_STATUSES, TodayStats
 
-CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
+CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"  # what generate_latest writes
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,31 +37,27 @@ class Health:
     live_updates_total: int
 
 
-def escape_label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _labels(labels: Mapping[str, str]) -> str:
-    if not labels:
-        return ""
-    return "{" + ",".join(f'{k}="{escape_label(v)}"' for k, v in labels.items()) + "}"
-
-
-def _number(value: float) -> str:
-    if value == int(value):
-        return str(int(value))
-    return repr(float(value))
-
-
 class _Out:
+    """The metric families of one scrape, exposed by prometheus_client (its text format, its escaping)."""
+
     def __init__(self) -> None:
-        self.lines: list[str] = []
+        self.families: list[Metric] = []
 
     def family(self, name: str, kind: str, help_text: str, samples: Iterable[tuple[Mapping[str, str], float]]) -> None:
-        self.lines.append(f"# HELP {name} {help_text}")
-        self.lines.append(f"# TYPE {name} {kind}")
-        for labels, value in samples:
-            self.lines.append(f"{name}{_labels(labels)} {_number(value)}")
+        rows = list(samples)
+        labels = list(rows[0][0]) if rows else []
+        metric = (CounterMetricFamily if kind == "counter" else GaugeMetricFamily)(name, help_text, labels=labels)
+        for sample_labels, value in rows:
+            metric.add_metric([sample_labels[k] for k in labels], value)
+        self.families.append(metric)
+
+    def collect(self) -> list[Metric]:
+        return self.families
+
+    def text(self) -> str:
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(self)
+        return generate_latest(registry).decode("utf-8")
 
 
 def render(
@@ -63,7 +66,12 @@ def render(
     today: Mapping[str, TodayStats],
     health: Health,
     now: float,
+    *,
+    service_level_seconds: float = KpiSettings.service_level_seconds,
+    today_overall: TodayStats | None = None,
 ) -> str:
+    """``today``: the day's records per queue (``web.live.today_stats``); the service level adds
+    the callers of ``snapshot`` waiting past ``service_level_seconds`` (``cdr.kpi.service_level_live``)."""
     out = _Out()
     names = sorted(snapshot.queues)
     queues = [snapshot.queues[n] for n in names]
@@ -85,11 +93,29 @@ def render(
             counts[status] = counts.get(status, 0) + 1
         member_samples.extend(({"queue": q.name, "status": s}, n) for s, n in counts.items())
     out.family("asterisk_queue_members", "gauge", "Queue members by line status.", member_samples)
+    past = {q.name: sum(1 for c in q.callers if now - c.joined_at > service_level_seconds) for q in queues}
+    sl_samples: list[tuple[Mapping[str, str], float]] = []
+    for name in sorted(set(today) | {n for n, count in past.items() if count}):
+        stats = today.get(name)
+        level = service_level_of_counts(stats.answered_within_threshold if stats else 0,
+                                        stats.offered if stats else 0, past.get(name, 0))
+        if level is not None:
+            sl_samples.append(({"queue": name}, level))
     out.family("asterisk_queue_service_level_today_ratio", "gauge",
-               "Calls answered within the threshold over calls offered today (abandons included).",
-               (({"queue": name}, stats.service_level) for name, stats in sorted(today.items())
-                if stats.service_level is not None))
-    out.family("asterisk_queue_offered_today", "gauge", "Calls offered to the queue today.",
+               f"{DEFINITIONS['service_level']} (today, T = {service_level_seconds:g} s).", sl_samples)
+    if today_overall is not None or any(past.values()):
+        overall = service_level_of_counts(today_overall.answered_within_threshold if today_overall else 0,
+                                          today_overall.offered if today_overall else 0, sum(past.values()))
+        out.family("aiguilleur_service_level_today_ratio", "gauge",
+                   f"{DEFINITIONS['service_level']} (today, every queue, T = {service_level_seconds:g} s).",
+                   [({}, overall)] if overall is not None else [])
+    out.family("asterisk_queue_waiting_past_threshold", "gauge",
+               f"{DEFINITIONS['waiting_past_threshold']} (T = {service_level_seconds:g} s).",
+               (({"queue": name}, count) for name, count in sorted(past.items())))
+    out.family("asterisk_queue_answered_within_threshold_today", "gauge",
+               f"{DEFINITIONS['answered_within_threshold']} (today).",
+               (({"queue": name}, stats.answered_within_threshold) for name, stats in sorted(today.items())))
+    out.family("asterisk_queue_offered_today", "gauge", f"{DEFINITIONS['offered']} (today).",
                (({"queue": name}, stats.offered) for name, stats in sorted(today.items())))
     per_partner: dict[tuple[str, str], int] = {}
     for partner in sorted(set(partner_of_line.values())):
@@ -129,4 +155,4 @@ def render(
                [({}, health.open_calls)])
     out.family("aiguilleur_web_sse_clients", "gauge", "Connected live-update (SSE) clients.",
                [({}, health.sse_clients)])
-    return "\n".join(out.lines) + "\n"
+    return out.text()

@@ -41,6 +41,12 @@ def array(items: Schema) -> Schema:
     return {"type": "array", "items": items}
 
 
+ANSWERS: Final[Schema] = {"type": "object", "additionalProperties": STR}
+ROUTING_EFFECT: Final[Schema] = obj({
+    "queues_before": INT, "queues_after": INT, "memberships_after": INT,
+    "changed": array(obj({"answers": ANSWERS, "before": array(STR), "after": array(STR)})),
+    "changed_count": INT, "profiles": INT})
+
 SCHEMAS: Final[dict[str, Schema]] = {
     "Error": obj({"error": STR, "message": STR, "fields": array(obj({"path": STR, "message": STR}))},
                  ["error", "message"]),
@@ -61,16 +67,24 @@ SCHEMAS: Final[dict[str, Schema]] = {
     "Hours": obj({"timezone": STR, "week": {"type": "object", "additionalProperties":
                   array(obj({"open": STR, "close": STR}))}, "holidays": {"type": "object"},
                   "closures": array({"type": "object"})}),
-    "Wallboard": obj({"version": INT, "synced": BOOL, "as_of": NUM, "waiting": INT, "longest_wait_seconds": INT,
+    "Wallboard": obj({"version": INT, "synced": BOOL, "as_of": NUM, "waiting": INT, "idle_queues": INT,
+                      "longest_wait_seconds": INT,
                       "service_level_today": nullable(NUM), "queues": array({"type": "object"}),
                       "partners": array({"type": "object"})}),
     "CallRecord": obj({"linkedid": STR, "start": STR, "src": STR, "clid": STR, "outcome": STR,
                        "queue": nullable(STR), "partner": nullable(STR), "line": nullable(STR)}),
     "Report": obj({"first": STR, "last": STR, "timezone": STR, "overall": {"type": "object"},
-                   "by_day": {"type": "object"}, "by_partner": {"type": "object"}, "by_queue": {"type": "object"}},
+                   "by_day": {"type": "object"}, "by_partner": {"type": "object"}, "by_queue": {"type": "object"},
+                   "callbacks": {"type": "object"},
+                   "appointments": obj({"booked": INT, "by_partner": {"type": "object"},
+                                        "by_office": {"type": "object"}, "office_partner": {"type": "object"}})},
                   ["first", "last", "timezone", "overall", "by_day", "by_partner", "by_queue"]),
     "AgentAction": obj({"line": STR, "action": STR, "reason": STR}, ["line", "action"]),
     "PauseBody": obj({"reason": {"type": "string", "maxLength": 64}}, [], extra=False),
+    "TransferBody": obj({"partner": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,40}$"}}, ["partner"],
+                        extra=False),
+    "TransferResult": obj({"line": STR, "action": STR, "partner": STR, "queue": STR, "exten": STR},
+                          ["line", "action", "partner", "queue", "exten"]),
     "ScreenPop": obj({"line": STR, "line_status": STR, "call_state": nullable(STR)},
                      ["line", "line_status", "call_state"]),
     "MemoSection": obj({"id": INT, "title": STR, "body": STR, "needs": array(STR), "sectors": array(STR),
@@ -81,12 +95,48 @@ SCHEMAS: Final[dict[str, Schema]] = {
                       "sectors": array({"type": "string", "maxLength": 32})}, ["title"], extra=False),
     "RulesDocument": obj({"document": {"type": "object"}}, ["document"], extra=False),
     "RulesPreview": obj({"valid": BOOL, "errors": array(obj({"path": STR, "message": STR})), "diff": array(STR),
-                         "version": nullable(INT)}),
+                         "version": nullable(INT), "routing": nullable(ROUTING_EFFECT)}),
+    "RoutingEffect": ROUTING_EFFECT,
+    "RouteExplainBody": obj({
+        "answers": obj({"need": STR, "sector": STR, "size": STR, "departement": STR}, [], extra=False),
+        "document": nullable({"type": "object"})}, ["answers"], extra=False),
+    "RouteExplanation": obj({
+        "source": {"type": "string", "enum": ["running", "proposed"]}, "version": INT, "answers": ANSWERS,
+        "partners": array(obj({"id": STR, "name": STR, "score": INT, "tier": INT,
+                               "skills": {"type": "object", "additionalProperties": INT}})),
+        "queue": STR, "priority": INT, "reason": STR,
+        "escalation": array(obj({"after_seconds": INT, "max_penalty": INT, "partners": array(STR),
+                                 "added": array(STR)}))}),
     "RulesOutcome": obj({"request_id": INT, "status": STR, "version": nullable(INT), "result": STR}),
     "Rules": obj({"active_version": INT, "document": {"type": "object"}, "history": array({"type": "object"}),
                   "apply_available": BOOL}),
     "User": obj({"name": STR, "role": STR, "line": nullable(STR), "disabled": BOOL, "created_at": STR}),
     "Definitions": {"type": "object", "additionalProperties": STR},
+    # appointments and brochure (web.appointments_api)
+    "AppointmentOffices": obj({
+        "partner": obj({"id": STR, "name": STR, "brochure": BOOL}), "postcode": STR,
+        "communes": array(obj({"code": STR, "name": STR})), "commune": nullable(obj({"code": STR, "name": STR})),
+        "offices": array(obj({
+            "id": STR, "name": STR, "address": STR, "postcode": STR, "commune": STR,
+            "tier": {"type": "string", "enum": ["commune", "epci", "arrondissement", "departement", "region",
+                                               "ailleurs"]},
+            "tier_label": STR, "distance_km": nullable(NUM), "label": STR,
+            "slots": array(obj({"start": STR, "label": STR}))}))}),
+    "AppointmentBody": obj({
+        "office": {"type": "string", "pattern": "^[a-z0-9_]{1,40}$"},
+        "start": {"type": "string", "format": "date-time", "description": "a slot start, with its UTC offset"},
+        "email": {"type": "string", "format": "email", "maxLength": 254},
+        "linkedid": nullable({"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,64}$"}),
+        "postcode": {"type": "string", "pattern": "^[0-9]{5}$"},
+        "commune": nullable({"type": "string", "pattern": "^[0-9][0-9AB][0-9]{3}$"})},
+        ["office", "start", "email", "postcode"], extra=False),
+    "AppointmentBooked": obj({
+        "booking": obj({"id": INT, "partner": STR, "office": STR, "office_name": STR, "start": STR, "end": STR,
+                        "linkedid": nullable(STR), "when": STR}),
+        "email_sent": BOOL, "message": STR, "error": STR}, ["booking", "email_sent", "message"]),
+    "BrochureBody": obj({"email": {"type": "string", "format": "email", "maxLength": 254},
+                         "partner": {"type": "string", "pattern": "^[a-z][a-z0-9]{0,15}$"}}, ["email"], extra=False),
+    "BrochureSent": obj({"partner": STR, "email_sent": BOOL, "message": STR}),
 }
 
 

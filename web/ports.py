@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from appointments.offices import Commune
 from config.models import Hotline
 from queues.state import LiveSnapshot
 from web.screen import CallInfo
@@ -33,6 +34,13 @@ class AgentDesk(Protocol):
     async def logout(self, line: str) -> None: ...
     async def pause(self, line: str, reason: str) -> None: ...
     async def unpause(self, line: str) -> None: ...
+    async def transfer(self, line: str, partner: str) -> str:
+        """Send the line's caller to ``partner``'s queue; ``queues.transfers`` errors (ValueErrors)."""
+        ...
+
+    async def listen(self, supervisor_line: str, line: str, mode: str) -> str:
+        """Ring the supervisor's softphone into the line's call (listen, whisper, barge); the spied channel."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +61,12 @@ class RulesGateway(Protocol):
     async def check(self, hotline: Hotline) -> tuple[list[str], list[str]]:
         """(diff against what runs, reasons an apply would be refused)."""
         ...
+
+
+class CommuneFinder(Protocol):
+    """``appointments.communes.CommuneIndex``: the communes of a postcode (optionally of that name)."""
+
+    def find(self, postcode: str, name: str | None = None) -> list[Commune]: ...
 
 
 class CallInfoSource(Protocol):
@@ -84,3 +98,4 @@ class FixedHotline:
 HealthProbe = Callable[[], ServiceHealth]
 DeskProbe = Callable[[], AgentDesk | None]
 RulesProbe = Callable[[], RulesGateway | None]
+CommunesProbe = Callable[[], CommuneFinder | None]  # None: the dataset is not installed (make communes)

@@ -3,14 +3,12 @@
 ``validate_document`` returns the model or the errors, each with the field's
 path in the form the editor's inputs carry (``queues.escalation[1].after_seconds``,
 ``partners[2].skills.sector:crafts``), so the page shows each message next to its
-field. ``fallback_diff`` is used only when ``routing.rules.diff_rules`` is absent.
+field. The diff of two rule sets is ``routing.rules.diff_rules`` (partners and steps keyed by id).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 from pydantic import ValidationError
 
@@ -45,31 +43,3 @@ def validate_document(data: object) -> tuple[Hotline | None, list[FieldError]]:
             msg = err["msg"].removeprefix("Value error, ")
             errors.append(FieldError(field_path(loc), msg))
         return None, errors
-
-
-def _flatten(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield from _flatten(item, f"{prefix}.{key}" if prefix else str(key))
-    elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-        for index, item in enumerate(value):
-            yield from _flatten(item, f"{prefix}[{index}]")
-    else:
-        yield prefix, value
-
-
-def fallback_diff(old: Hotline | None, new: Hotline) -> list[str]:
-    """``path: old -> new`` for every leaf that differs (``+``/``-`` for added or removed)."""
-    after = dict(_flatten(new.model_dump(mode="json")))
-    if old is None:
-        return [f"+ {path}: {value!r}" for path, value in after.items()]
-    before = dict(_flatten(old.model_dump(mode="json")))
-    lines = []
-    for path in sorted(before.keys() | after.keys()):
-        if path not in after:
-            lines.append(f"- {path}: {before[path]!r}")
-        elif path not in before:
-            lines.append(f"+ {path}: {after[path]!r}")
-        elif before[path] != after[path]:
-            lines.append(f"~ {path}: {before[path]!r} -> {after[path]!r}")
-    return lines

@@ -10,7 +10,7 @@ listed matches everyone).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Final
 
 from config.models import Menu
@@ -21,7 +21,7 @@ IVR_KEYS: Final = {"need": "Need", "sector": "Sector", "size": "Size", "departem
 OUTCOME_LABELS: Final = {
     "answered": "répondu", "abandoned_in_queue": "raccroché en attente", "timeout": "attente trop longue",
     "abandoned_in_ivr": "raccroché dans le menu", "closed": "fermé", "no_input": "sans réponse",
-    "invalid": "choix invalides",
+    "invalid": "choix invalides", "lost_by_pbx": "coupé par le serveur",
 }
 
 
@@ -67,6 +67,56 @@ class Answer:
     value_label: str
 
 
+CALLBACK_REASONS: Final = {
+    "closed": "demandé en dehors des heures d'ouverture", "long_wait": "attente trop longue",
+    "queued": "attente trop longue, rappelé sans perdre sa place dans la file",
+    "nobody_logged_in": "aucun conseiller disponible", "followup": "suivi 8 jours après un appel répondu",
+    "followup_needs_more_help": "le suivi J+8 a conclu à un besoin d'aide",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackInfo:
+    """The line is called for a callback or a J+8 follow-up (an outbound call): what, why, and the
+    call it comes from (whose IVR answers the pop shows)."""
+
+    id: str
+    kind: str  # callback | followup
+    label: str  # "Rappel" | "Suivi J+8"
+    reason: str | None
+    why: str  # French, for the advisor
+    tries: int
+    origin: str | None  # the original call's linkedid
+    origin_start: str | None  # ISO 8601
+    origin_partner: str | None  # who answered the original call (a follow-up)
+
+
+def callback_info(row: Mapping[str, Any]) -> CallbackInfo:
+    """From ``CallbackStore.originals``' row (the callback and its original call's record)."""
+    kind = row["kind"] or "callback"
+    reason = row["reason"]
+    start = row["origin_start"]
+    return CallbackInfo(
+        id=row["linkedid"], kind=kind, label="Suivi J+8" if kind == "followup" else "Rappel", reason=reason,
+        why=CALLBACK_REASONS.get(reason or "", "rappel promis au client"), tries=row["tries"],
+        origin=row["origin"], origin_start=start.isoformat() if start is not None else None,
+        origin_partner=row["origin_partner"],
+    )
+
+
+def callback_answers(row: Mapping[str, Any]) -> dict[str, str]:
+    """The original call's IVR answers, keyed as the correlator keys a live call's (``IVR_KEYS``)."""
+    return {key: row[step] for step, key in IVR_KEYS.items() if row[step]}
+
+
+@dataclass(frozen=True, slots=True)
+class WrapupOption:
+    """A wrap-up code offered on the pop (the line's partner's ``wrapup_choices``)."""
+
+    id: str
+    label: str
+
+
 @dataclass(frozen=True, slots=True)
 class ScreenPop:
     line: str
@@ -80,9 +130,17 @@ class ScreenPop:
     earlier_outcomes: Mapping[str, int] = field(default_factory=dict)
     memo: tuple[MemoSection, ...] = ()
     caller_uniqueid: str | None = None
+    callback: CallbackInfo | None = None  # an outbound call: a callback or a J+8 follow-up
+    linkedid: str | None = None  # the call (its record's key): what the wrap-up is saved on
+    wrapup_codes: tuple[WrapupOption, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def in_wrapup(pop: ScreenPop, line_status: str) -> ScreenPop:
+    """The pop of a call that ended and is not wrapped up yet: kept whole, in state "wrapup"."""
+    return replace(pop, call_state="wrapup", line_status=line_status)
 
 
 def call_state(line: LineState) -> str | None:
@@ -107,6 +165,12 @@ def answers(menu: Menu, ivr: Mapping[str, str]) -> tuple[Answer, ...]:
     return tuple(found)
 
 
+def _in_words(heard: Mapping[tuple[str, str], str], call: EarlierCall) -> EarlierCall:
+    """An earlier call's need and sector as the caller heard them (``heard``: (step, value) -> label)."""
+    return replace(call, need=heard.get(("need", call.need or ""), call.need),
+                   sector=heard.get(("sector", call.sector or ""), call.sector))
+
+
 def relevant_memo(sections: Sequence[MemoSection], need: str | None, sector: str | None) -> tuple[MemoSection, ...]:
     return tuple(
         s for s in sections
@@ -121,11 +185,17 @@ def build(
     earlier: Sequence[EarlierCall],
     memo: Sequence[MemoSection],
     menu: Menu,
+    callback: CallbackInfo | None = None,
+    callback_ivr: Mapping[str, str] | None = None,
+    wrapup_codes: Sequence[WrapupOption] = (),
 ) -> ScreenPop:
+    """``callback``/``callback_ivr``: the line is called for a callback; the answers shown are
+    those the caller gave on the original call."""
     state = call_state(line)
     if state is None:
         return ScreenPop(line=line.line, line_status=line.status, call_state=None)
-    ivr: Mapping[str, str] = call.ivr if call else {}
+    ivr: Mapping[str, str] = call.ivr if call and call.ivr else (callback_ivr or {})
+    heard: dict[tuple[str, str], str] = {(step.id, o.value): o.label for step in menu.steps for o in step.options}
     outcomes: dict[str, int] = {}
     for item in earlier:
         outcomes[item.outcome] = outcomes.get(item.outcome, 0) + 1
@@ -137,8 +207,11 @@ def build(
         number=call.number if call else "",
         clid=call.clid if call else "",
         answers=answers(menu, ivr),
-        earlier_calls=tuple(earlier),
+        earlier_calls=tuple(_in_words(heard, item) for item in earlier),
         earlier_outcomes=outcomes,
         memo=relevant_memo(memo, ivr.get("Need"), ivr.get("Sector")),
         caller_uniqueid=line.caller_uniqueid,
+        callback=callback,
+        linkedid=call.linkedid if call else None,
+        wrapup_codes=tuple(wrapup_codes),
     )

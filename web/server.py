@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+import ssl
+from dataclasses import dataclass, replace
 
 import structlog
 from aiohttp import web
@@ -33,13 +34,29 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def tls_context(http: HttpSettings) -> ssl.SSLContext | None:
+    """The server's TLS context when ``tls_cert``/``tls_key`` are set; a bad pair names the files."""
+    if http.tls_cert is None or http.tls_key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(http.tls_cert, http.tls_key)
+    except (OSError, ssl.SSLError) as error:
+        raise ValueError(f"http.tls_cert {http.tls_cert} / http.tls_key {http.tls_key}: {error}") from None
+    return context
+
+
 async def start_web(http: HttpSettings, deps: WebDeps) -> WebServer:
-    if not _is_loopback(http.host):
+    context = tls_context(http)
+    if context is None and not http.behind_tls_proxy and not _is_loopback(http.host):
         log.warning("web.not_loopback", host=http.host, hint="sessions travel in clear: put TLS in front")
+    token = http.metrics_token.get_secret_value() if http.metrics_token is not None else None
+    deps = replace(deps, metrics_token=token, secure_cookies=deps.secure_cookies or http.behind_tls_proxy)
     runner = web.AppRunner(make_app(deps), access_log=None, shutdown_timeout=2.0)
     await runner.setup()
-    site = web.TCPSite(runner, http.host, http.port)
+    site = web.TCPSite(runner, http.host, http.port, ssl_context=context)
     await site.start()
-    url = f"http://{http.host}:{http.port}"
+    url = f"{'https' if context else 'http'}://{http.host}:{http.port}"
     log.info("web.started", url=url)
     return WebServer(runner, url)

@@ -142,7 +142,8 @@ async def delete_memo(pool: asyncpg.Pool, section_id: int) -> bool:
 
 # --- calls ------------------------------------------------------------------------
 CDR_COLUMNS = ("linkedid", "start", "src", "clid", "need", "sector", "size", "departement", "ivr_exit", "queue",
-               "line", "partner", "wait_seconds", "talk_seconds", "outcome", "degraded")
+               "line", "partner", "wait_seconds", "talk_seconds", "outcome", "degraded", "wrapup_code",
+               "wrapup_notes", "wrapup_by")
 
 
 def _json_value(value: object) -> object:
@@ -184,3 +185,63 @@ async def rule_history(pool: asyncpg.Pool, limit: int = 50) -> list[dict[str, ob
         """SELECT id, version, action, requested_by, requested_at, source, diff, status, applied_at, result
            FROM rule_versions ORDER BY id DESC LIMIT $1""", limit)
     return [{k: _json_value(v) for k, v in dict(r).items()} for r in rows]
+
+
+# --- failed logins (migration 0011), for the admin ------------------------------------------------
+LOGIN_FAILURES_KEPT_DAYS = 90
+
+
+async def record_login_failure(
+    pool: asyncpg.Pool, *, at: dt.datetime, name: str, user_id: int | None, address: str, reason: str,
+    client: str, user_agent: str,
+) -> None:
+    """One checked and refused login; rows older than ``LOGIN_FAILURES_KEPT_DAYS`` go at the same time."""
+    def text(value: str, limit: int) -> str:  # typed by anyone: PostgreSQL refuses NUL in text
+        return value[:limit].replace("\x00", "\ufffd")
+
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            """INSERT INTO login_failures (at, name, user_id, address, reason, client, user_agent)
+               VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+            at, text(name, 64), user_id, text(address, 64), reason, client, text(user_agent, 200))
+        await conn.execute("DELETE FROM login_failures WHERE at < $1",
+                           at - dt.timedelta(days=LOGIN_FAILURES_KEPT_DAYS))
+
+
+@dataclass(frozen=True, slots=True)
+class LoginFailures:
+    """Failed logins since a time: the latest rows, and counts per name and per address."""
+
+    rows: list[dict[str, Any]]
+    by_name: list[dict[str, Any]]
+    by_address: list[dict[str, Any]]
+
+
+async def login_failures(
+    pool: asyncpg.Pool, since: dt.datetime, *, name: str | None = None, address: str | None = None,
+    limit: int = 100,
+) -> LoginFailures:
+    """Newest first; ``by_name`` and ``by_address``: most failures first (with distinct addresses or names)."""
+    where = "at >= $1 AND ($2::text IS NULL OR name = $2) AND ($3::text IS NULL OR address = $3)"
+    rows = await pool.fetch(
+        f"""SELECT at, name, user_id IS NOT NULL AS account_exists, address, reason, client, user_agent
+            FROM login_failures WHERE {where} ORDER BY at DESC, id DESC LIMIT $4""",
+        since, name, address, limit)
+    by_name = await pool.fetch(
+        f"""SELECT name, bool_or(user_id IS NOT NULL) AS account_exists, count(*) AS failures,
+                   count(DISTINCT address) AS addresses, max(at) AS last
+            FROM login_failures WHERE {where} GROUP BY name ORDER BY failures DESC, name LIMIT $4""",
+        since, name, address, limit)
+    by_address = await pool.fetch(
+        f"""SELECT address, count(*) AS failures, count(DISTINCT name) AS names, max(at) AS last
+            FROM login_failures WHERE {where} GROUP BY address ORDER BY failures DESC, address LIMIT $4""",
+        since, name, address, limit)
+    return LoginFailures([dict(r) for r in rows], [dict(r) for r in by_name], [dict(r) for r in by_address])
+
+
+async def save_wrapup(pool: asyncpg.Pool, linkedid: str, code: str, notes: str, by: str, at: dt.datetime) -> bool:
+    """The advisor's wrap-up on the call's record; False while the CDR writer has not written it yet."""
+    done = await pool.fetchval(
+        """UPDATE cdr SET wrapup_code = $2, wrapup_notes = $3, wrapup_by = $4, wrapup_done_at = $5
+           WHERE linkedid = $1 RETURNING linkedid""", linkedid, code, notes, by, at)
+    return done is not None

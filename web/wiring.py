@@ -1,28 +1,32 @@
 """Adapt the running service to the web layer's ports (``web.ports``); used by ``start_service``.
 
-The parts another engineer is adding (``service.desk``, ``service.rules``,
-``aiguilleur.rules``, ``routing.rules``) are looked up when used, so the web
-layer works before they exist and picks them up once they do.
+The rules editor reaches the running rules through ``aiguilleur.rules`` (PostgreSQL
+``rule_versions``) and says what changes with ``routing.rules.diff_rules``, the one rule diff.
 """
 
 from __future__ import annotations
 
-import contextlib
-import importlib
-from collections.abc import Callable
-from typing import Any
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import asyncpg
+import structlog
 
+from aiguilleur import rules
+from appointments.communes import CommunesMissing, load_communes
 from cdr.correlator import CdrCorrelator
 from cdr.writer import CdrWriter
 from config.models import Hotline
+from config.settings import SmtpSettings
 from queues.ami import AmiClient
 from queues.state import LiveState
+from routing.rules import diff_rules
 from web.app import WebDeps
-from web.ports import AgentDesk, RuleOutcome, RulesGateway, ServiceHealth
-from web.rules_form import fallback_diff
+from web.ports import AgentDesk, CommuneFinder, RuleOutcome, RulesGateway, ServiceHealth
 from web.screen import CallInfo
+
+log = structlog.get_logger(__name__)
 
 
 class CorrelatorCalls:
@@ -36,6 +40,8 @@ class CorrelatorCalls:
         call = calls.get(uniqueid)  # the caller's channel starts the call: linkedid == uniqueid
         if call is None or call.uniqueid != uniqueid:
             call = next((c for c in calls.values() if c.uniqueid == uniqueid), None)
+        if call is None:  # another channel of the call: the Local channel an attended transfer queued
+            call = next((c for c in calls.values() if uniqueid in c.open_channels), None)
         if call is None:
             return None
         return CallInfo(call.uniqueid, call.linkedid, call.src, call.clid, dict(call.ivr),
@@ -56,49 +62,58 @@ class ServiceHotline:
         return current if isinstance(current, Hotline) else self._initial
 
 
-class ModuleRulesGateway:
-    """``RulesGateway`` over ``aiguilleur.rules`` (PostgreSQL ``rule_versions``) and ``routing.rules.diff_rules``."""
+class DatabaseRulesGateway:
+    """``RulesGateway`` over ``aiguilleur.rules`` (PostgreSQL ``rule_versions``): the service's rules
+    engine applies what is requested there; ``routing.rules.diff_rules`` says what changes."""
 
-    def __init__(self, pool: asyncpg.Pool, rules: Any, diff: Callable[[Hotline | None, Hotline], list[str]]) -> None:
+    def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
-        self._rules = rules
-        self._diff = diff
 
     async def request_apply(self, hotline: Hotline, *, by: str, source: str) -> int:
-        return int(await self._rules.request_apply(self._pool, hotline, by=by, source=source))
+        return await rules.request_apply(self._pool, hotline, by=by, source=source)
 
     async def request_rollback(self, *, by: str) -> int:
-        return int(await self._rules.request_rollback(self._pool, by=by))
+        return await rules.request_rollback(self._pool, by=by)
 
     async def wait_outcome(self, request_id: int, timeout: float) -> RuleOutcome:  # noqa: ASYNC109
         try:
-            row = await self._rules.wait_outcome(self._pool, request_id, timeout)
+            row = await rules.wait_outcome(self._pool, request_id, timeout)
         except TimeoutError:
             return RuleOutcome(request_id, "pending", None, "no outcome yet: see the history")
-        version = getattr(row, "version", None)
-        return RuleOutcome(request_id, str(getattr(row, "status", "")), int(version) if version is not None else None,
-                           str(getattr(row, "result", "")))
+        return RuleOutcome(request_id, row.status, row.version, row.result)
 
     def diff(self, old: Hotline | None, new: Hotline) -> list[str]:
-        return list(self._diff(old, new))
+        return diff_rules(old, new)
 
     async def check(self, hotline: Hotline) -> tuple[list[str], list[str]]:
-        result = await self._rules.check(self._pool, hotline)
+        result = await rules.check(self._pool, hotline)
         return list(result.diff), list(result.problems)
 
 
-def load_rules_gateway(pool: asyncpg.Pool) -> RulesGateway | None:
-    """The gateway when ``aiguilleur.rules`` exists, else None (the editor previews but cannot apply)."""
-    try:
-        rules = importlib.import_module("aiguilleur.rules")
-    except ModuleNotFoundError:
-        return None
-    if not all(hasattr(rules, name) for name in ("request_apply", "request_rollback", "wait_outcome", "check")):
-        return None
-    diff: Callable[[Hotline | None, Hotline], list[str]] = fallback_diff
-    with contextlib.suppress(ModuleNotFoundError, AttributeError):
-        diff = importlib.import_module("routing.rules").diff_rules
-    return ModuleRulesGateway(pool, rules, diff)
+def load_rules_gateway(pool: asyncpg.Pool) -> RulesGateway:
+    """The rules editor's way to the running service's rules (through the database)."""
+    return DatabaseRulesGateway(pool)
+
+
+class LazyCommunes:
+    """``CommunesProbe``: Etalab's communes read once, on first use (~0.5 s, the views call it in a thread).
+
+    None while the dataset is not installed (``make communes``): the appointment routes answer 503 and
+    the rest of the web works; it is looked for again on the next call.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._index: CommuneFinder | None = None
+
+    def __call__(self) -> CommuneFinder | None:
+        with self._lock:
+            if self._index is None:
+                try:
+                    self._index = load_communes()
+                except CommunesMissing as exc:
+                    log.warning("web.communes_missing", error=str(exc))
+            return self._index
 
 
 def deps_from_service(
@@ -110,7 +125,12 @@ def deps_from_service(
     correlator: CdrCorrelator,
     writer: CdrWriter,
     ami: AmiClient,
+    smtp: SmtpSettings | None = None,
+    asterisk_files: Callable[[Hotline, Hotline], list[str]] | None = None,
+    asterisk_conf_dirs: Sequence[Path] = (),
 ) -> WebDeps:
+    """``asterisk_files`` and ``asterisk_conf_dirs``: what a rules change rewrites for Asterisk, and
+    where the service's rules engine writes it (the preview says what will reach Asterisk)."""
     def health() -> ServiceHealth:
         return ServiceHealth(
             ami_connected=ami.connected, spool_depth=writer.spooled, backlog=writer.backlog,
@@ -130,4 +150,5 @@ def deps_from_service(
         return gateway[0]
 
     return WebDeps(pool=pool, live=live, hotline=ServiceHotline(service, hotline), calls=CorrelatorCalls(correlator),
-                   health=health, desk=desk, rules=rules)
+                   health=health, desk=desk, rules=rules, communes=LazyCommunes(), smtp=smtp or SmtpSettings(),
+                   asterisk_files=asterisk_files, asterisk_conf_dirs=tuple(asterisk_conf_dirs))

@@ -18,13 +18,17 @@ from cdr.kpi import KpiSettings, Volume
 from cdr.migrate import migrate
 from cdr.reports import (
     CSV_HEADER,
+    EARLIEST,
+    LATEST,
     WRAPUP_FROM_COLUMN,
     WRAPUP_FROM_CONFIG,
     Report,
     build_report,
+    fetch_calls_between,
     report_rows,
     write_csv,
 )
+from cdr.spreadsheet import BOM
 from config.models import Hotline, OpeningHours, TimeRange
 from config.settings import Settings
 
@@ -268,10 +272,11 @@ async def test_csv_export_round_trips_every_number(
     write_csv(report, path)
     stream = io.StringIO()
     write_csv(report, stream)
-    text = path.read_text(encoding="utf-8")
+    text = path.read_bytes().decode("utf-8")  # as written: spreadsheets expect \r\n line ends
     assert text == stream.getvalue()
 
-    read = list(csv.reader(io.StringIO(text)))
+    assert text.startswith(BOM)  # French spreadsheets: UTF-8 announced, ';' between cells, decimal comma
+    read = list(csv.reader(io.StringIO(text.removeprefix(BOM)), delimiter=";"))
     assert tuple(read[0]) == CSV_HEADER
     expected = report_rows(report)
     assert len(read) - 1 == len(expected)
@@ -282,11 +287,11 @@ async def test_csv_export_round_trips_every_number(
         elif isinstance(value, bool | int | str):
             assert row[3] == str(value)
         else:
-            assert float(row[3]) == value  # exact: floats are written with repr
+            assert float(row[3].replace(",", ".")) == value  # exact: floats are written with repr
 
     cells = {(r[0], r[1], r[2]): r[3] for r in read[1:]}
-    assert float(cells["kpi", "all", "service_level_answered"]) == 0.75
-    assert float(cells["kpi", "all", "abandonment_rate_excluding_short"]) == 0.25
+    assert cells["kpi", "all", "service_level_answered"] == "0,75"
+    assert cells["kpi", "all", "abandonment_rate_excluding_short"] == "0,25"
     assert cells["kpi_partner", "cci", "abandonment_rate"] == ""
     assert cells["volume_day", "2026-11-23", "calls"] == "10"
     assert cells["volume_departement", "nord", "answered"] == "4"
@@ -335,4 +340,192 @@ async def test_report_command_prints_tables_and_writes_csv(
     assert "Volumes by departement" in out and "Lines that answered calls" in out
     all_row = next(line for line in out.splitlines() if line.startswith("all "))
     assert all_row.split()[:4] == ["all", "20", "13", "8"]
-    assert (tmp_path / "r.csv").read_text(encoding="utf-8").startswith("section,key,metric,value\n")
+    assert (tmp_path / "r.csv").read_bytes().decode("utf-8").startswith("\ufeffsection;key;metric;value\r\n")
+
+
+# --- outbound records and callback KPIs ----------------------------------------------
+async def test_an_outbound_callback_record_changes_no_inbound_figure(
+    empty_db: asyncpg.Connection, pinned_hotline: Hotline
+) -> None:
+    before = report_rows(await two_day_report(empty_db, pinned_hotline))
+    start = dt.datetime(2026, 11, 23, 9, 10, tzinfo=PARIS)
+    for linkedid, outcome, line in (("cb-d1-01-1", "answered", "cma-04"), ("cb-d1-01-2", "abandoned_in_queue", None)):
+        await empty_db.execute(
+            """INSERT INTO cdr (linkedid, uniqueid, src, dst, start, "end", duration, billsec, disposition, queue,
+                                line, partner, wait_seconds, talk_seconds, outcome, direction, callback_of)
+               VALUES ($1, $1, '0320123456', '0320123456', $2, $2, 60, 40, 'ANSWERED', 'rank-cma-cci', $3,
+                       'cma', 3, 40, $4, 'outbound', 'd1-01')""", linkedid, start, line, outcome)
+    after = report_rows(await build_report(empty_db, pinned_hotline, DAY1, DAY2))
+    assert [r for r in after if r[0] != "callbacks"] == [r for r in before if r[0] != "callbacks"]
+
+
+async def test_callback_kpis_come_from_the_callbacks_and_their_first_tries(
+    empty_db: asyncpg.Connection, pinned_hotline: Hotline
+) -> None:
+    await load_calls(empty_db)
+    opening = dt.datetime(2026, 11, 23, 8, 0, tzinfo=PARIS)
+    rows = [  # (id, kind, reason, status, due, outcome)
+        ("d1-01", "callback", "closed", "done", opening, None),
+        ("cb-late", "callback", "closed", "failed", opening, None),
+        ("fu-x-1", "followup", "followup", "done", opening + dt.timedelta(hours=2), "needs_more_help"),
+        ("fu-x-2", "followup", "followup", "failed", opening + dt.timedelta(hours=2), None),
+        ("old", "callback", "closed", "done", opening - dt.timedelta(days=3), None),  # due before the window
+    ]
+    for id_, kind, reason, status, due, outcome in rows:
+        await empty_db.execute(
+            """INSERT INTO callbacks (linkedid, caller_number, requested_at, due_at, status, kind, reason,
+                                      followup_outcome, origin)
+               VALUES ($1, '0320123456', $2, $2, $3, $4, $5, $6, $1)""", id_, due, status, kind, reason, outcome)
+    for callback_of, minutes in (("d1-01", 10), ("d1-01", 40), ("cb-late", 45)):
+        start = opening + dt.timedelta(minutes=minutes)
+        await empty_db.execute(
+            """INSERT INTO cdr (linkedid, uniqueid, src, dst, start, "end", duration, billsec, disposition, outcome,
+                                direction, callback_of)
+               VALUES ($1, $1, 'x', 'x', $2, $2, 0, 0, 'ANSWERED', 'answered', 'outbound', $3)""",
+            f"cb-{callback_of}-{minutes}", start, callback_of)
+    k = (await build_report(empty_db, pinned_hotline, DAY1, DAY2, callback_within_minutes=30)).callbacks
+    assert (k.callbacks, k.callbacks_done, k.callbacks_failed, k.followups) == (2, 1, 1, 2)
+    assert (k.placed_within_opening, k.callback_connect_rate, k.followup_reach_rate) == (0.5, 0.5, 0.5)
+    assert k.followup_outcomes["needs_more_help"] == 1
+    cells = {(r[0], r[1], r[2]): r[3] for r in report_rows(
+        await build_report(empty_db, pinned_hotline, DAY1, DAY2, callback_within_minutes=30))}
+    assert cells["callbacks", "all", "callback_connect_rate"] == 0.5
+    assert cells["callbacks", "followup_outcomes", "needs_more_help"] == 1
+
+
+# --- appointments booked -------------------------------------------------------------------
+async def book(conn: asyncpg.Connection, partner: str, office: str, booked_local: str, slot_local: str) -> None:
+    booked_at = dt.datetime.fromisoformat(booked_local).replace(tzinfo=PARIS)
+    starts_at = dt.datetime.fromisoformat(slot_local).replace(tzinfo=PARIS)
+    await conn.execute(
+        """INSERT INTO appointments (partner_id, office_id, starts_at, ends_at, caller_email, postcode, booked_by,
+                                     booked_at)
+           VALUES ($1, $2, $3, $4, 'porteur@example.org', '62000', 'alice', $5)""",
+        partner, office, starts_at, starts_at + dt.timedelta(minutes=45), booked_at)
+
+
+BOOKINGS = [  # (partner, office, booked at, slot): the window is 23-24 November, local days
+    ("cma", "cma_arras", "2026-11-23 00:05", "2026-12-07 09:00"),  # booked in the window, held after it
+    ("cma", "cma_arras", "2026-11-24 23:55", "2026-11-26 09:00"),
+    ("cma", "cma_lille", "2026-11-23 10:00", "2026-11-23 14:00"),
+    ("cci", "cci_lille", "2026-11-24 11:00", "2026-11-30 09:00"),
+    ("cci", "cci_lille", "2026-11-22 23:59", "2026-11-24 09:00"),  # booked the day before: out
+    ("cma", "cma_arras", "2026-11-25 00:00", "2026-11-24 09:45"),  # booked the day after: out
+]
+
+
+async def test_appointments_booked_in_the_window_per_partner_and_office(
+    empty_db: asyncpg.Connection, pinned_hotline: Hotline
+) -> None:
+    await load_calls(empty_db)
+    for booking in BOOKINGS:
+        await book(empty_db, *booking)
+    report = await build_report(empty_db, pinned_hotline, DAY1, DAY2)
+    k = report.appointments
+    assert k.booked == 4
+    assert k.by_partner == {"direccte": 0, "region": 0, "cma": 3, "cci": 1, "mel": 0}
+    offices = [o.id for p in pinned_hotline.partners for o in p.offices]
+    assert list(k.by_office) == offices  # every configured office, in config order, 0 when none booked
+    assert (k.by_office["cma_arras"], k.by_office["cma_lille"], k.by_office["cci_lille"]) == (2, 1, 1)
+    assert sum(k.by_office.values()) == 4 and k.office_partner["cci_lille"] == "cci"
+
+    cells = {(r[0], r[1], r[2]): r[3] for r in report_rows(report)}
+    assert cells["appointments", "all", "booked"] == 4
+    assert cells["appointments_partner", "cma", "booked"] == 3
+    assert (cells["appointments_office", "cma_arras", "partner"], cells["appointments_office", "cma_arras",
+                                                                          "booked"]) == ("cma", 2)
+    # the appointments change no inbound figure
+    await empty_db.execute("TRUNCATE appointments")
+    after = report_rows(await build_report(empty_db, pinned_hotline, DAY1, DAY2))
+    assert [r for r in after if not r[0].startswith("appointments")] == \
+        [r for r in report_rows(report) if not r[0].startswith("appointments")]
+    assert ("appointments_partner", "cma", "booked", 0) in after
+
+
+async def test_report_command_prints_the_appointments_booked_per_partner_and_office(
+    empty_db: asyncpg.Connection, database_url: str, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    await load_calls(empty_db)
+    for booking in BOOKINGS:
+        await book(empty_db, *booking)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    args = parse("--from", "2026-11-23", "--to", "2026-11-24", "--csv", str(tmp_path / "r.csv"))
+    assert await asyncio.to_thread(cli_report.cmd_report, Settings(), args) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "Appointments booked in the window (by booking time): 4" in lines
+    rows = {tuple(line.split()[:2]): line.split()[-1] for line in lines
+            if line.split()[:1] in (["cma"], ["cci"], ["mel"])}
+    assert rows["cma", "(all)"] == "3" and rows["cma", "cma_arras"] == "2" and rows["cma", "cma_lille"] == "1"
+    assert rows["cci", "cci_lille"] == "1" and rows["mel", "(all)"] == "0"
+    text = (tmp_path / "r.csv").read_text(encoding="utf-8").splitlines()
+    assert "appointments_office;cma_arras;booked;2" in text and "appointments;all;booked;4" in text
+
+
+# --- the simulator's fit reads the same calls ------------------------------------------
+async def test_sim_fit_reads_the_reports_inbound_calls_with_either_side_of_the_window_open(
+    empty_db: asyncpg.Connection, database_url: str, state_dir: Path
+) -> None:
+    from sim.fit_io import fetch_rows
+
+    await load_calls(empty_db)
+    await empty_db.execute(
+        """INSERT INTO cdr (linkedid, uniqueid, src, dst, start, "end", duration, billsec, disposition, outcome,
+                            degraded, direction, callback_of)
+           VALUES ('cb-1', 'cb-1', '0320123456', '0320123456', $1, $1, 60, 0, 'NO ANSWER', 'abandoned_in_queue',
+                   false, 'outbound', 'd1-01')""", dt.datetime(2026, 11, 23, 9, 10, tzinfo=PARIS))
+    every = await fetch_rows(database_url, state_dir)
+    assert [c.linkedid for c in every] == [c[0] for c in sorted(CALLS, key=lambda c: c[1])]  # no outbound try
+    assert every == await fetch_calls_between(empty_db, EARLIEST, LATEST, wrapup_column=True)
+    since = dt.datetime(2026, 11, 24, tzinfo=PARIS)
+    later = await fetch_rows(database_url, state_dir, since)
+    assert {c.linkedid for c in later} == {c[0] for c in CALLS if c[0].startswith("d2-")} | {"x-2"}
+    until = dt.datetime(2026, 11, 23, 9, 30, tzinfo=PARIS)
+    assert [c.linkedid for c in await fetch_rows(database_url, state_dir, None, until)] == [
+        "x-1", "d1-01", "d1-02", "d1-03"]
+
+
+async def test_the_report_says_where_callers_left_the_menu(
+    empty_db: asyncpg.Connection, pinned_hotline: Hotline
+) -> None:
+    report = await two_day_report(empty_db, pinned_hotline)
+    paths = report.breakdowns["ivr_path"]
+    assert sum(v.calls for v in paths.values()) == report.overall.calls
+    assert all(key in {"closed", "no_valid_answer", "completed", "same_partner", "degraded"}
+               or key.startswith(("hung_up_at_", "advisor_at_", "hung_up_after", "advisor_after")) for key in paths)
+    rows = [r for r in report_rows(report) if r[0] == "volume_ivr_path"]
+    assert rows and {r[1] for r in rows} == set(paths)
+
+
+async def test_the_reports_page_shows_the_menu_paths_in_words(
+    empty_db: asyncpg.Connection, pinned_hotline: Hotline
+) -> None:
+    from web.pages import PageUser, menu_path_label, reports_page
+
+    report = await two_day_report(empty_db, pinned_hotline)
+    page = reports_page(report, PageUser("sam", "supervisor", None), "csrf")
+    assert 'id="ivr-paths"' in page
+    for key, paths in report.breakdowns["ivr_path"].items():
+        assert f"{menu_path_label(key)}</th><td>{paths.calls}</td>".replace("'", "&#x27;") in page
+    assert menu_path_label("hung_up_at_sector") == "raccroché à la question « Secteur »"
+
+
+async def test_paused_time_per_reason_comes_from_the_queue_log(
+    empty_db: asyncpg.Connection, pinned_hotline: Hotline
+) -> None:
+    await load_calls(empty_db)
+    at = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
+    rows = [(at, "cma-01", "ADDMEMBER", ""), (at + dt.timedelta(minutes=10), "cma-01", "PAUSE", "repas"),
+            (at + dt.timedelta(minutes=40), "cma-01", "UNPAUSE", ""),
+            (at + dt.timedelta(minutes=50), "cma-01", "PAUSE", "formation"),
+            (at + dt.timedelta(minutes=55), "cma-01", "UNPAUSE", "")]
+    await empty_db.executemany(
+        """INSERT INTO queue_log (time, callid, queuename, agent, event, data1)
+           VALUES ($1, 'NONE', 'rank-cma', $2, $3, $4)""", rows)
+    report = await build_report(empty_db, pinned_hotline, DAY1, DAY2)
+    assert report.pauses == {"repas": 1800, "formation": 300}
+    assert ("pause_reason", "repas", "seconds", 1800) in report_rows(report)
+    from web.pages import PageUser, reports_page
+
+    page = reports_page(report, PageUser("sam", "supervisor", None), "csrf")
+    assert '<th scope="row">repas</th><td>0 h 30 min</td>' in page and "0 h 05 min" in page

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +21,10 @@ from aiohttp import web
 from cdr.correlator import CdrCorrelator
 from cdr.migrate import migrate
 from config.models import Hotline
+from queues.advisors import NotLoggedIn, UnknownLine
 from queues.ami_parse import parse_ami_stream
 from queues.state import LiveState, StateConfig, seed_from_queue_status
+from sandbox.ports import free_tcp_port
 from tests.conftest import drop_database, recreate_database
 from web import store
 from web.app import WebDeps, make_app
@@ -36,12 +37,6 @@ PASSWORD = "correct horse battery staple"
 USERS = {"ada": ("admin", None), "sam": ("supervisor", None), "alice": ("advisor", "cma-01"),
          "bob": ("advisor", "cci-02")}
 
-
-def free_tcp_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def booted_live(hotline: Hotline) -> LiveState:
@@ -63,10 +58,11 @@ class RecordingDesk:
     def __init__(self, lines: set[str]) -> None:
         self.lines = lines
         self.calls: list[tuple[str, str, str]] = []
+        self.logged_out: set[str] = set()
 
     def _check(self, line: str) -> None:
         if line not in self.lines:
-            raise ValueError(f"unknown line {line!r}")
+            raise UnknownLine(f"unknown line {line!r}")  # what the real desk raises
 
     async def login(self, line: str) -> None:
         self._check(line)
@@ -78,11 +74,23 @@ class RecordingDesk:
 
     async def pause(self, line: str, reason: str) -> None:
         self._check(line)
+        if line in self.logged_out:
+            raise NotLoggedIn(f"{line} n'est connectée à aucune file")  # as AdvisorDesk when app_queue says so
         self.calls.append(("pause", line, reason))
 
     async def unpause(self, line: str) -> None:
         self._check(line)
         self.calls.append(("unpause", line, ""))
+
+    async def transfer(self, line: str, partner: str) -> str:
+        self._check(line)
+        self.calls.append(("transfer", line, partner))
+        return "*5"
+
+    async def listen(self, supervisor_line: str, line: str, mode: str) -> str:
+        self._check(line)
+        self.calls.append(("listen", line, f"{supervisor_line}:{mode}"))
+        return f"PJSIP/{line}-00000001"
 
 
 @dataclass

@@ -24,7 +24,7 @@ HOSTILE_NAME = '<script>alert("x")</script>'
 HOSTILE_NUMBER = '"><img src=x onerror=alert(1)>'
 PUBLIC = {("GET", "/login"), ("POST", "/login"), ("GET", "/static/{name}"), ("GET", "/metrics"),
           ("GET", "/api/openapi.json"), ("POST", "/api/login")}
-SAMPLE = {"line": "cma-01", "id": "1", "name": "app.css"}
+SAMPLE = {"line": "cma-01", "id": "1", "name": "app.css", "linkedid": "1700000000.1"}
 
 
 def stamp() -> str:
@@ -119,13 +119,14 @@ async def test_login_gives_a_cookie_session_and_a_wrong_password_is_refused(
         assert r.status == 401  # the session row is gone, not only the cookie
 
 
-async def test_repeated_failures_for_a_name_are_throttled(web_stack: WebStack) -> None:
+async def test_repeated_failures_for_a_name_are_slowed_down(web_stack: WebStack) -> None:
+    """Four checked failures from one client, then it must wait (tests/web/test_login_protection.py: the rest)."""
     async with aiohttp.ClientSession() as http:
         statuses = []
-        for _ in range(6):
+        for _ in range(5):
             async with http.post(f"{web_stack.url}/api/login", json={"name": "mallory", "password": "guess"}) as r:
-                statuses.append(r.status)
-    assert statuses == [401] * 5 + [429]
+                statuses.append((r.status, r.headers.get("Retry-After")))
+    assert statuses == [(401, None)] * 4 + [(429, "1")]
 
 
 async def test_cookie_session_must_send_the_csrf_token_and_come_from_this_site(
@@ -161,7 +162,8 @@ async def test_html_login_form_redirects_to_the_page_asked_for(web_stack: WebSta
                          allow_redirects=False) as r:
         assert r.status == 303 and r.headers["Location"] == "/wallboard"  # no open redirect
     async with http.get(f"{web_stack.url}/reports") as r:
-        assert r.status == 200 and "<svg" in await r.text()
+        page = await r.text()
+        assert r.status == 200 and "<svg" in page and "Rappels et suivis J+8" in page
         assert "script-src 'self'" in r.headers["Content-Security-Policy"]
 
 
@@ -310,9 +312,9 @@ async def test_metrics_expose_queues_lines_and_the_service_health(web_stack: Web
     finally:
         web_stack.live.apply(leave("9300.1", "sector-commerce"))
     samples = dict(line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#"))
-    assert samples['asterisk_queue_callers{queue="sector-commerce"}'] == "1"
+    assert float(samples['asterisk_queue_callers{queue="sector-commerce"}']) == 1
     assert float(samples['asterisk_queue_longest_wait_seconds{queue="sector-commerce"}']) >= 0
-    assert sum(int(v) for k, v in samples.items() if k.startswith('asterisk_queue_lines{partner="cma"')) == 8
+    assert sum(float(v) for k, v in samples.items() if k.startswith('asterisk_queue_lines{partner="cma"')) == 8
     for name in ("aiguilleur_ami_connected", "aiguilleur_cdr_spool_depth", "aiguilleur_cdr_write_lag_seconds",
                  "aiguilleur_web_sse_clients"):
         assert name in samples, name
@@ -331,11 +333,12 @@ async def test_reports_as_json_csv_and_a_page_with_charts(web_stack: WebStack) -
         async with http.get(f"{web_stack.url}/api/reports?{query}", headers=web_stack.bearer("sam")) as r:
             report = await r.json()
         assert report["by_day"][str(day)]["calls"] == 2 and report["overall"]["answered"] == 1
+        assert report["callbacks"]["followups"] == 0 and "followup_outcomes" in report["callbacks"]
         async with http.get(f"{web_stack.url}/api/reports.csv?{query}", headers=web_stack.bearer("sam")) as r:
             assert r.headers["Content-Type"].startswith("text/csv")
             lines = (await r.text()).splitlines()
-        assert lines[0] == "section,key,metric,value"
-        assert f"volume_day,{day},calls,2" in lines
+        assert lines[0] == "\ufeffsection;key;metric;value"  # a spreadsheet file: BOM, ';' between cells
+        assert f"volume_day;{day};calls;2" in lines
         async with http.get(f"{web_stack.url}/api/cdr?{query}&outcome=answered",
                             headers=web_stack.bearer("sam")) as r:
             assert [row["linkedid"] for row in await r.json()] == ["7000.1"]
@@ -375,4 +378,140 @@ async def test_rules_preview_puts_each_error_on_its_field_and_shows_the_diff(
             rules = await r.json()
         assert [(h["version"], h["requested_by"], h["status"]) for h in rules["history"]] == [(2, "ada", "applied")]
         async with http.get(f"{web_stack.url}/rules", headers=web_stack.bearer("ada")) as r:
-            assert r.status == 200 and "applied" in await r.text()
+            assert r.status == 200 and "appliquée" in await r.text()  # the history, in French
+
+
+def _crafts_to_mel(hotline: Hotline) -> dict[str, object]:
+    """The running rules, bumped, with MEL taking crafts and micro firms."""
+    document = hotline.model_dump(mode="json")
+    document["version"] = hotline.version + 1
+    mel = next(p for p in document["partners"] if p["id"] == "mel")
+    mel["skills"].update({"sector:crafts": 5, "size:micro": 4})
+    return document
+
+
+async def test_rules_preview_shows_which_profiles_change_their_first_partner(
+    web_stack: WebStack, hotline: Hotline
+) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{web_stack.url}/api/rules/preview", json={"document": _crafts_to_mel(hotline)},
+                             headers=web_stack.bearer("ada")) as r:
+            assert r.status == 200
+            checked = await r.json()
+        routing = checked["routing"]
+        moved = {tuple(c["answers"].values()): (c["before"], c["after"]) for c in routing["changed"]}
+        for size in ("micro", "small", "medium", "large"):  # the Nord craftsmen, creating a firm
+            assert moved[("creation", "crafts", size, "nord")] == (["cma"], ["mel"])
+        assert routing["changed_count"] == len(routing["changed"]) == len(moved)
+        assert all(c["answers"]["departement"] == "nord" for c in routing["changed"] if c["after"] == ["mel"])
+        assert (routing["queues_before"], routing["queues_after"]) == (58, 59)  # one more ranking: MEL first
+        assert routing["memberships_after"] == 59 * len(hotline.lines())
+        assert routing["profiles"] == 450
+
+        unchanged = hotline.model_dump(mode="json")
+        async with http.post(f"{web_stack.url}/api/rules/preview", json={"document": unchanged},
+                             headers=web_stack.bearer("ada")) as r:
+            routing = (await r.json())["routing"]
+        assert (routing["changed"], routing["changed_count"], routing["queues_after"]) == ([], 0, 58)
+
+        unchanged["queues"]["escalation"][0]["after_seconds"] = -1
+        async with http.post(f"{web_stack.url}/api/rules/preview", json={"document": unchanged},
+                             headers=web_stack.bearer("ada")) as r:
+            checked = await r.json()
+        assert not checked["valid"] and checked["routing"] is None
+
+
+async def _explain(web_stack: WebStack, body: object, user: str = "ada") -> tuple[int, dict[str, object]]:
+    async with aiohttp.ClientSession() as http, http.post(
+            f"{web_stack.url}/api/route/explain", json=body, headers=web_stack.bearer(user)) as r:
+        return r.status, await r.json()
+
+
+async def test_route_explain_gives_scores_tiers_queue_and_when_each_tier_rings(
+    web_stack: WebStack, hotline: Hotline
+) -> None:
+    answers = {"need": "difficulty", "sector": "industry", "size": "large", "departement": "oise"}
+    status, result = await _explain(web_stack, {"answers": answers})
+    assert status == 200, result
+    assert result["source"] == "running" and result["queue"] == "rank-region-direccte"
+    partners = result["partners"]
+    assert isinstance(partners, list)
+    assert [(p["id"], p["score"], p["tier"]) for p in partners[:2]] == [("region", 13, 0), ("direccte", 12, 1)]
+    assert {p["tier"] for p in partners[2:]} == {2}
+    # the skills counted: only the answers given (4 + 4 + 5 = 13; Oise is no skill of the Région)
+    assert partners[0]["skills"] == {"need:difficulty": 4, "sector:industry": 4, "size:large": 5}
+    assert [(s["after_seconds"], s["added"]) for s in result["escalation"]] == [  # type: ignore[union-attr]
+        (0, ["region"]), (30, ["direccte"]), (90, ["cci", "cma", "mel"])]
+
+    # the same caller against a proposed document: the rules from the form, not the running ones
+    craftsman = {"need": "creation", "sector": "crafts", "size": "micro", "departement": "nord"}
+    status, running = await _explain(web_stack, {"answers": craftsman})
+    assert status == 200 and running["partners"][0]["id"] == "cma"  # type: ignore[index]
+    status, proposed = await _explain(web_stack, {"answers": craftsman, "document": _crafts_to_mel(hotline)})
+    assert status == 200 and proposed["source"] == "proposed"
+    assert proposed["partners"][0]["id"] == "mel" and proposed["queue"] == "rank-mel-cma"  # type: ignore[index]
+
+    status, general = await _explain(web_stack, {"answers": {}})  # pressed 0 at once
+    assert status == 200 and general["queue"] == hotline.queues.general_queue
+
+
+async def test_route_explain_refuses_an_answer_not_in_the_menu_naming_the_field(
+    web_stack: WebStack, hotline: Hotline
+) -> None:
+    status, error = await _explain(web_stack, {"answers": {"need": "difficulty", "sector": "mining"}})
+    assert status == 400 and error["error"] == "bad_answer"
+    assert error["fields"] == [{"path": "answers.sector", "message": (
+        "'mining' is not an answer of the menu; allowed: commerce, crafts, industry, services, liberal")}]
+    assert "sector" in str(error["message"]) and "crafts" in str(error["message"])
+    status, error = await _explain(web_stack, {"answers": {"colour": "blue"}})
+    assert status == 400 and error["fields"][0]["path"] == "answers.colour"  # type: ignore[index]
+    status, error = await _explain(web_stack, {"answers": {"size": "5"}})  # digits are not values
+    assert status == 400 and "self_employed" in str(error["message"])
+    status, error = await _explain(web_stack, {"document": hotline.model_dump(mode="json")})
+    assert status == 400 and error["error"] == "bad_body"
+    broken = hotline.model_dump(mode="json")
+    broken["queues"]["escalation"][0]["after_seconds"] = -1
+    status, error = await _explain(web_stack, {"answers": {}, "document": broken})
+    assert status == 422 and error["fields"][0]["path"] == "queues.escalation[0].after_seconds"  # type: ignore[index]
+
+
+async def test_route_explain_is_for_admins(web_stack: WebStack) -> None:
+    for user in ("alice", "sam"):
+        status, error = await _explain(web_stack, {"answers": {}}, user)
+        assert status == 403 and error["error"] == "forbidden", (user, error)
+    async with aiohttp.ClientSession() as http, http.post(
+            f"{web_stack.url}/api/route/explain", json={"answers": {}}) as r:
+        assert r.status == 401
+
+
+async def test_rules_page_has_the_routing_effect_and_the_profile_test_in_french(
+    web_stack: WebStack, hotline: Hotline
+) -> None:
+    async with aiohttp.ClientSession() as http, http.get(
+            f"{web_stack.url}/rules", headers=web_stack.bearer("ada")) as r:
+        page = await r.text()
+    assert "Effet sur l&#x27;acheminement" in page or "Effet sur l'acheminement" in page
+    assert "Tester un profil" in page
+    for question in ("Besoin", "Secteur", "Taille", "Département"):
+        assert f"<label>{question} <select" in page
+    for step in hotline.menu.steps:
+        for option in step.options:
+            assert f'<option value="{option.value}">' in page
+    assert "<th>réponses</th><th>avant</th><th>après</th>" in page
+    assert "<th>partenaire</th><th>score</th><th>rang</th>" in page
+
+
+async def test_a_domain_refusal_keeps_its_own_code_not_unknown_line(web_stack: WebStack) -> None:
+    """Pausing a line that is not logged in is a 409 not_logged_in (it used to read 404 unknown_line)."""
+    web_stack.desk.logged_out.add("cma-08")
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{web_stack.url}/api/agents/cma-08/pause", headers=web_stack.bearer("sam"),
+                                 json={"reason": "repas"}) as r:
+                body = await r.json()
+            assert (r.status, body["error"]) == (409, "not_logged_in")
+            async with http.post(f"{web_stack.url}/api/agents/zz-99/pause", headers=web_stack.bearer("sam"),
+                                 json={"reason": "repas"}) as r:
+                assert (r.status, (await r.json())["error"]) == (404, "unknown_line")
+    finally:
+        web_stack.desk.logged_out.discard("cma-08")

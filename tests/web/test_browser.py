@@ -4,7 +4,7 @@ Sandbox Asterisk 22 + SIPp callers and softphone + the service (IVR, AMI followe
 rules engine, web) + PostgreSQL. A supervisor watches the wallboard change when a
 real call enters a queue; the advisor of the line it rings sees the caller's
 profile pop; an admin edits a rule, sees the error next to the field, fixes it,
-previews the diff and applies it. Screenshots go to var/test-artifacts/.
+previews the diff and the routing effect, tests a profile and applies it. Screenshots go to var/test-artifacts/.
 """
 
 from __future__ import annotations
@@ -24,12 +24,13 @@ from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 from aiguilleur.confgen import render
 from aiguilleur.service import Service, start_service
 from config.models import Hotline
-from config.settings import REPO_ROOT, AmiSettings, FastAgiSettings, HttpSettings, PbxSettings, Settings
+from config.settings import REPO_ROOT, AmiSettings, FastAgiSettings, HttpSettings, PbxSettings, Settings, SmtpSettings
 from ivr.prompt_audio import generate as generate_prompts
 from ivr.prompts import SOUNDS_SUBDIR, catalogue
 from sandbox.pbx import SandboxPbx, default_cache_dir, ensure_root
 from sandbox.sipp import AgentsUas, CallScript, free_udp_port, run_calls
 from tests.conftest import drop_database, recreate_database
+from tests.unit.test_appointment_mail import Inbox, parse, smtp_inbox_on
 from tests.web.conftest import PASSWORD, free_tcp_port
 from web import store
 from web.passwords import hash_password
@@ -42,6 +43,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 ARTIFACTS = REPO_ROOT / "var" / "test-artifacts"
 HOSTILE_NAME = "<script>alert(1)</script>"
 CALLER = "0320555001"
+SMTP_PORT = free_tcp_port()  # the service's SMTP server: aiosmtpd (smtp_inbox)
 
 
 @dataclass
@@ -64,6 +66,7 @@ def pbx_and_lines(hotline: Hotline, tmp_path_factory: pytest.TempPathFactory) ->
         ami=AmiSettings(port=free_tcp_port(), ping_interval=1, pong_timeout=2),
         fastagi=FastAgiSettings(port=free_tcp_port()),
         http=HttpSettings(port=free_tcp_port()),
+        smtp=SmtpSettings(port=SMTP_PORT, sender="numero-unique@example.org", timeout=5),
     )
     conf_dir = work / "asterisk_conf"
     conf_dir.mkdir()
@@ -84,6 +87,8 @@ async def stack(pbx_and_lines: tuple[Settings, SandboxPbx], hotline: Hotline) ->
     settings, pbx = pbx_and_lines
     assert settings.database_url is not None
     await recreate_database(settings.database_url)
+    # where a rules apply rewrites queues.conf, queuerules.conf and extensions.conf for this Asterisk
+    settings = settings.model_copy(update={"asterisk_etc_dirs": [pbx.instance_dir / "etc"]})
     service = await start_service(settings, hotline, asterisk_log_dir=pbx.instance_dir / "log")
     try:
         assert service.web is not None, "the web app did not start"
@@ -96,6 +101,12 @@ async def stack(pbx_and_lines: tuple[Settings, SandboxPbx], hotline: Hotline) ->
     finally:
         await service.stop()
         await drop_database(settings.database_url)
+
+
+@pytest.fixture(scope="module")
+def smtp_inbox() -> Iterator[Inbox]:
+    with smtp_inbox_on(SMTP_PORT) as inbox:
+        yield inbox
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -154,7 +165,7 @@ async def test_wallboard_changes_and_the_advisor_page_pops_the_caller_of_a_real_
     wall_ctx, wall = await logged_in(browser, stack, "sam", "/wallboard")
     advisor_ctx, advisor = await logged_in(browser, stack, "alice", "/advisor")
     try:
-        crafts_waiting = wall.page.locator('tr[data-queue="sector-crafts"] td.waiting')
+        crafts_waiting = wall.page.locator('tr[data-queue="rank-cma-cci"] td.waiting')
         await expect(wall.page.locator('li.line[data-line="cma-01"]')).to_have_class("line st-available")
         await expect(advisor.page.locator("#no-call")).to_be_visible()
         await shot(wall.page, "wallboard-before-call")
@@ -163,9 +174,9 @@ async def test_wallboard_changes_and_the_advisor_page_pops_the_caller_of_a_real_
             run_calls, [CallScript(digits=["2", "2", "2", "59"], caller_number=CALLER, caller_name=HOSTILE_NAME,
                                    hold_after_ms=14000)],
             port=stack.settings.pbx.sip_port, number=stack.hotline.number, timeout_s=90))
-        # The caller answers the menu (~12 s), joins sector-crafts and cma-01 rings for 5 s.
+        # The caller answers the menu (~12 s), joins rank-cma-cci and cma-01 rings for 5 s.
         await expect(crafts_waiting).to_have_text("1", timeout=40_000)
-        await expect(wall.page.locator('tr[data-queue="sector-crafts"] .callers .name')).to_have_text(HOSTILE_NAME)
+        await expect(wall.page.locator('tr[data-queue="rank-cma-cci"] .callers .name')).to_have_text(HOSTILE_NAME)
         await expect(wall.page.locator("#total-waiting")).to_have_text("1")
         await shot(wall.page, "wallboard-caller-waiting")
 
@@ -186,7 +197,11 @@ async def test_wallboard_changes_and_the_advisor_page_pops_the_caller_of_a_real_
 
         await expect(caller).to_have_class("caller connected", timeout=10_000)
         await expect(wall.page.locator('li.line[data-line="cma-01"]')).to_have_class("line st-busy")
-        await expect(crafts_waiting).to_have_text("0")
+        await expect(wall.page.locator("#total-waiting")).to_have_text("0")
+        # Nobody waits there any more and no call of today is recorded yet: the ranking queue's
+        # row leaves the wall screen, counted with the other idle ones.
+        await expect(wall.page.locator('tr[data-queue="rank-cma-cci"]')).to_have_count(0)
+        await expect(wall.page.locator("#idle-queues")).to_contain_text("files de profil sans appel")
         await shot(wall.page, "wallboard-line-busy")
         await shot(advisor.page, "advisor-connected")
 
@@ -222,15 +237,47 @@ async def test_admin_edits_a_rule_sees_the_field_error_previews_and_applies(stac
         await expect(page.locator("#apply")).to_be_disabled()
         await shot(page, "rules-field-error")
 
+        # A skill change previewed (not applied): the Nord craftsmen move from CMA to MEL.
+        mel = next(i for i, p in enumerate(running.partners) if p.id == "mel")
+        skills = {key: page.locator(f'input[data-path="partners[{mel}].skills.{key}"]')
+                  for key in ("sector:crafts", "size:micro")}
+        await skills["sector:crafts"].fill("5")
+        await skills["size:micro"].fill("4")
         await after.fill("45")
         await page.click("#preview")
         await expect(error).to_have_count(0)
+        effect = page.locator("#routing-effect")
+        await expect(effect.locator("h2")).to_have_text("Effet sur l'acheminement")
+        await expect(page.locator("#routing-summary")).to_contain_text("profils changent de premier partenaire")
+        craftsmen = page.locator("#routing-changes tbody tr").filter(
+            has_text="création ou reprise d'entreprise · artisanat · 1 à 9 salariés · Nord")
+        await expect(craftsmen.locator("td").nth(1)).to_contain_text("CMA")
+        await expect(craftsmen.locator("td").nth(2)).to_contain_text("MEL")
+        await shot(page, "rules-routing-effect")
+        # Tester un profil, on the rules of the form (escalation edited to 45 s)
+        for question, value in (("need", "difficulty"), ("sector", "industry"), ("size", "large"),
+                                ("departement", "oise")):
+            await page.select_option(f"#route-{question}", value)
+        await page.click("#route-test-run")
+        await expect(page.locator("#route-test-queue")).to_contain_text("rank-region-direccte")
+        first = page.locator('#route-test-result tr[data-partner="region"] td')
+        await expect(first).to_have_text(["Région / HDFID", "13", "1"])
+        await expect(page.locator("#route-test-rings")).to_contain_text(
+            "Sonne d'abord Région / HDFID, puis DIRECCTE après 45 s")
+        await shot(page, "rules-route-test")
+        for box in skills.values():  # back to the running skills: only the escalation is applied
+            await box.fill("")
+        await page.click("#preview")
+        await expect(page.locator("#routing-summary")).to_contain_text("Aucun profil ne change")
         await expect(page.locator("#diff")).to_contain_text("45")
+        await expect(page.locator("#asterisk-effect")).to_contain_text("queuerules.conf réécrit(s) puis rechargé(s)")
         await expect(page.locator("#apply")).to_be_enabled()
         await shot(page, "rules-preview-diff")
         await page.click("#apply")
-        await expect(page.locator("#apply-result")).to_contain_text("applied", timeout=20_000)
+        await expect(page.locator("#apply-result")).to_contain_text("appliquée", timeout=20_000)
         assert stack.service.rules.hotline.queues.escalation[1].after_seconds == 45
+        queuerules = (stack.settings.asterisk_etc_dirs[0] / "queuerules.conf").read_text(encoding="utf-8")
+        assert "penaltychange=>45,+1" in queuerules.replace(" ", "")  # what Asterisk reloaded has the new step
         assert stack.service.rules.hotline.version == running.version + 1
         await page.wait_for_load_state("load")
         await expect(page.locator("#rules-version")).to_have_text(str(running.version + 1), timeout=10_000)
@@ -238,11 +285,50 @@ async def test_admin_edits_a_rule_sees_the_field_error_previews_and_applies(stac
         await shot(page, "rules-applied")
 
         await page.click("#rollback")
-        await expect(page.locator("#apply-result")).to_contain_text("applied", timeout=20_000)
-        await expect(page.locator("#history")).to_contain_text("rollback", timeout=10_000)
+        await expect(page.locator("#apply-result")).to_contain_text("appliquée", timeout=20_000)
+        await expect(page.locator("#history")).to_contain_text("retour en arrière", timeout=10_000)
         restored = stack.service.rules.hotline.queues.escalation[1]
         assert restored.after_seconds == running.queues.escalation[1].after_seconds
         await shot(page, "rules-rolled-back")
         assert not admin.problems, admin.problems
+    finally:
+        await context.close()
+
+
+async def test_advisor_books_the_nearest_office_on_a_phone_sized_page(
+        stack: Stack, browser: Browser, smtp_inbox: Inbox) -> None:
+    """390 px wide: postcode, commune, e-mail, nearest office, first free slot, Réserver; the mail arrives."""
+    context, advisor = await logged_in(browser, stack, "alice", "/advisor")
+    try:
+        page = advisor.page
+        await page.set_viewport_size({"width": 390, "height": 844})
+        await page.get_by_label("Code postal de l'appelant").fill("62000")
+        commune = page.get_by_label("Commune", exact=True)
+        await expect(commune.locator("option")).to_have_text(["Choisissez la commune", "Arras", "Dainville"])
+        await commune.select_option(label="Arras")
+        office = page.get_by_label("Bureau le plus proche")
+        await expect(office.locator("option").first).to_have_text(
+            "CMA Hauts-de-France, Pas-de-Calais — Arras (dans la commune, à 0,0 km)")
+        await expect(page.locator("#rdv-address")).to_have_text(
+            "Centre Jean Monnet, avenue de Paris, 62000 Arras (dans la commune, à 0,0 km)")
+        await page.get_by_label("E-mail de l'appelant").fill("porteur@example.org")
+        slot = page.get_by_label("Créneau libre")
+        first_slot = await slot.locator("option").first.get_attribute("value")
+        assert first_slot
+        box = await page.locator("#rdv").bounding_box()
+        assert box is not None and box["x"] + box["width"] <= 390, box
+        await shot(page, "advisor-appointment-390px")
+        await page.get_by_role("button", name="Réserver").click()
+        result = page.locator("#rdv-result")
+        await expect(result).to_contain_text("Rendez-vous réservé : CMA Hauts-de-France, Pas-de-Calais", timeout=15_000)
+        await expect(result).to_contain_text("Confirmation envoyée à porteur@example.org.")
+        await expect(slot.locator(f'option[value="{first_slot}"]')).to_have_count(0)  # the slot left the list
+        await shot(page, "advisor-appointment-booked")
+        got = parse(smtp_inbox.received[-1][2])
+        assert {p.get_filename() for p in got.iter_attachments()} == {"brochure-cma.pdf", "rendez-vous.ics"}
+        row = await stack.service.pool.fetchrow("SELECT office_id, booked_by, email_sent_at FROM appointments")
+        assert row is not None and (row["office_id"], row["booked_by"]) == ("cma_arras", "alice")
+        assert row["email_sent_at"] is not None
+        assert not advisor.problems, advisor.problems
     finally:
         await context.close()

@@ -63,6 +63,10 @@ async def test_weak_password_missing_line_and_bad_name_are_refused(db_url: str) 
     assert advisor.returncode == 2 and "--line" in advisor.stderr
     unknown = users(db_url, "add", "--role", "advisor", "--line", "zz-99", "alice", password="une phrase de passe")
     assert unknown.returncode == 2 and "not a line" in unknown.stderr
+    supervisor = users(db_url, "add", "--role", "supervisor", "--line", "cma-01", "sophie",
+                       password="une phrase de passe")
+    assert supervisor.returncode == 2 and "supervision softphone (sup-01, sup-02)" in supervisor.stderr
     bad = users(db_url, "add", "--role", "admin", "Chef Cuisinier", password="une phrase de passe")
     assert bad.returncode == 2
     assert await stored(db_url, "chef") is None and await stored(db_url, "alice") is None
+    assert await stored(db_url, "sophie") is None
