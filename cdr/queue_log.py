@@ -21,6 +21,8 @@ AgentRingNoAnswer RINGNOANSWER                       ring time ms
 (caller hangs up while a line rings) RINGCANCELED   ring time ms (AgentCalled to HangupRequest)
 QueueMemberAdded  ADDMEMBER (callid MANAGER)         ''
 QueueMemberRemoved REMOVEMEMBER (callid MANAGER)     ''
+QueueMemberPenalty PENALTY (callid NONE, agent = the  new penalty
+ member's interface, as app_queue writes it)
 QueueMemberPause  PAUSE / UNPAUSE                    reason
  (a burst, one per queue) PAUSEALL / UNPAUSEALL      reason (callid and queue NONE), then one PAUSE per queue
 =============== =================================== ======================================
@@ -65,7 +67,7 @@ PAUSE_BURST = dt.timedelta(milliseconds=50)
 
 @dataclass(frozen=True)
 class QueueLogEntry:
-    """One queue_log row; (callid, time, event, queuename, agent) is its identity."""
+    """One queue_log row; (node, callid, time, event, queuename, agent) is its identity."""
 
     time: dt.datetime
     callid: str
@@ -78,6 +80,7 @@ class QueueLogEntry:
     data4: str = ""
     data5: str = ""
     recovered: bool = False
+    node: str = "a"  # the Asterisk node it happened on (issue 13): part of the identity, as callid is per node
 
     @property
     def data(self) -> str:
@@ -163,7 +166,9 @@ def _transfer_parties(event: AmiEvent) -> set[str]:
 class QueueLogBuilder:
     """Feed every AMI event in arrival order; ``feed`` returns the queue_log rows it completes."""
 
-    original_position: dict[str, str] = field(default_factory=dict)
+    # (caller uniqueid, queue) -> position at entry. Per queue: after a blind transfer Asterisk may
+    # publish the caller's join to the next queue before the AgentComplete of the first one.
+    original_position: dict[tuple[str, str], str] = field(default_factory=dict)
     hangup_requested: dict[str, dt.datetime] = field(default_factory=dict)
     undecided: dict[str, _Waiting] = field(default_factory=dict)
     # caller uniqueid -> member name -> when app_queue started ringing it
@@ -194,7 +199,7 @@ class QueueLogBuilder:
     def _on_queuecallerjoin(self, event: AmiEvent) -> list[QueueLogEntry]:
         uniqueid = event.get("Uniqueid", "")
         position = event.get("Position", "")
-        self.original_position[uniqueid] = position
+        self.original_position[uniqueid, event.get("Queue", "")] = position
         return [_entry(event, "ENTERQUEUE", "", _number(event.get("CallerIDNum")), position, agent=NONE)]
 
     def _on_agentcalled(self, event: AmiEvent) -> list[QueueLogEntry]:
@@ -209,7 +214,7 @@ class QueueLogBuilder:
     def _on_agentcomplete(self, event: AmiEvent) -> list[QueueLogEntry]:
         uniqueid = event.get("Uniqueid", "")
         hold, talk = event.get("HoldTime", ""), event.get("TalkTime", "")
-        position = self.original_position.pop(uniqueid, "")
+        position = self.original_position.pop((uniqueid, event.get("Queue", "")), "")
         reason = event.get("Reason", "")
         if reason == "transfer":
             transfer = self.transfers.pop(uniqueid, None)
@@ -247,7 +252,8 @@ class QueueLogBuilder:
     def _on_hangup(self, event: AmiEvent) -> list[QueueLogEntry]:
         uniqueid = event.get("Uniqueid", "")
         self.hangup_requested.pop(uniqueid, None)
-        self.original_position.pop(uniqueid, None)
+        for key in [k for k in self.original_position if k[0] == uniqueid]:
+            del self.original_position[key]
         self.ringing.pop(uniqueid, None)
         self.transfers.pop(uniqueid, None)
         return []
@@ -272,7 +278,7 @@ class QueueLogBuilder:
 
     def _abandon_rows(self, event: AmiEvent, verb: str) -> list[QueueLogEntry]:
         uniqueid = event.get("Uniqueid", "")
-        self.original_position.pop(uniqueid, None)
+        self.original_position.pop((uniqueid, event.get("Queue", "")), None)
         rows: list[QueueLogEntry] = []
         ringing = self.ringing.pop(uniqueid, {})
         if verb == "ABANDON":
@@ -292,6 +298,11 @@ class QueueLogBuilder:
 
     def _on_queuememberremoved(self, event: AmiEvent) -> list[QueueLogEntry]:
         return [_entry(event, "REMOVEMEMBER", "", callid=MANAGER)]
+
+    def _on_queuememberpenalty(self, event: AmiEvent) -> list[QueueLogEntry]:
+        # QueuePenalty (rules applied, tiers re-based): app_queue names the interface here.
+        return [_entry(event, "PENALTY", event.get("Penalty", ""), callid=NONE,
+                       agent=event.get("Interface") or NONE)]
 
     def _on_queuememberpause(self, event: AmiEvent) -> list[QueueLogEntry]:
         self.pauses.append(dict(event))  # its rows wait for the end of the burst (``feed``)
@@ -331,11 +342,15 @@ def parse_queue_log_file(lines: Iterable[str], *, recovered: bool = True) -> lis
     rows: list[QueueLogEntry] = []
     for line in lines:
         parts = line.rstrip("\r\n").split("|")
-        if len(parts) < 5 or not parts[0].isdigit() or not parts[4]:
+        if len(parts) < 5 or not (parts[0].isascii() and parts[0].isdigit()) or not parts[4]:
+            continue  # isascii: "²".isdigit() is true but int("²") raises (fuzz-found, tests/fuzz)
+        try:
+            time = dt.datetime.fromtimestamp(int(parts[0]), tz=dt.UTC)
+        except (ValueError, OverflowError, OSError):  # past year 9999, or over int's 4300 digits
             continue
         data = [*parts[5:10], "", "", "", "", ""][:5]
         rows.append(QueueLogEntry(
-            time=dt.datetime.fromtimestamp(int(parts[0]), tz=dt.UTC),
+            time=time,
             callid=parts[1], queuename=parts[2], agent=parts[3], event=parts[4],
             data1=data[0], data2=data[1], data3=data[2], data4=data[3], data5=data[4],
             recovered=recovered,

@@ -83,7 +83,8 @@ def _codec(kind: str, cls: type[Any]) -> _Codec:
 CODECS: Final = {CDR_KIND: _codec(CDR_KIND, CallRecord), QLOG_KIND: _codec(QLOG_KIND, QueueLogEntry)}
 _BY_TYPE: Final = {CallRecord: CODECS[CDR_KIND], QueueLogEntry: CODECS[QLOG_KIND]}
 _ALLOWED_TYPES: Final = (dt.datetime, dt.timezone, dt.timedelta)
-_ALLOWED_CLASSES: Final = {(t.__module__, t.__name__) for t in _ALLOWED_TYPES}
+_ALLOWED_CLASSES: Final = {(t.__module__, t.__name__) for t in _ALLOWED_TYPES} | {
+    ("builtins", "str"), ("builtins", "int")}
 
 
 class _SpoolUnpickler(pickle.Unpickler):
@@ -100,8 +101,14 @@ class _SpoolPickler(pickle.Pickler):
 
     def reducer_override(self, obj: Any) -> Any:
         # Called for objects other than None, bool, int, float, bytes, str and containers.
-        if type(obj) in _ALLOWED_TYPES or obj in _ALLOWED_TYPES:  # an instance, or the class named by one
+        if type(obj) in _ALLOWED_TYPES or obj in _ALLOWED_TYPES or obj in (str, int):  # or a class named
             return NotImplemented  # pickled as usual
+        # A str or int subclass (the vocabulary's StrEnums: Outcome, IvrExit): spooled as its plain
+        # value, which is what PostgreSQL stores and what the enum compares equal to.
+        if isinstance(obj, str):
+            return (str, (str.__str__(obj),))
+        if isinstance(obj, int) and not isinstance(obj, bool):
+            return (int, (int.__index__(obj),))
         raise pickle.PicklingError(f"a spool may not hold a {type(obj).__name__}")
 
 

@@ -22,9 +22,10 @@ The path of one item (a ``CallRecord`` or a ``QueueLogEntry``)::
   ``INSERT ... SELECT ... ON CONFLICT`` (faster than ``executemany``: see
   ``bench.cdr_writer_bench``), two batches in flight on two connections when
   they share no call, acknowledged in order.
-- Writes are idempotent (``cdr`` upserted on ``linkedid``, ``queue_log`` on its
-  natural key), so replaying a batch that was written just before a crash
-  duplicates nothing. A recovered record never replaces a live one.
+- Writes are idempotent (``cdr`` upserted on ``(node, linkedid)``, ``queue_log`` on its
+  natural key, the node first: a linkedid or callid is unique on one Asterisk node only),
+  so replaying a batch that was written just before a crash duplicates nothing. A
+  recovered record never replaces a live one.
 - A batch PostgreSQL rejects for its data (SQLSTATE classes 22 and 23, not
   transient) is retried row by row; a row still rejected goes to
   ``spool/rejected.jsonl`` (JSON, with the error), never silently dropped.
@@ -54,12 +55,14 @@ log = structlog.get_logger(__name__)
 
 COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(CallRecord))
 QUEUE_LOG_COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(QueueLogEntry))
-QUEUE_LOG_KEY = ("callid", "time", "event", "queuename", "agent")
+QUEUE_LOG_KEY = ("node", "callid", "time", "event", "queuename", "agent")
+CDR_KEY = ("node", "linkedid")
 
 _QUOTED = [f'"{c}"' for c in COLUMNS]
-_CDR_UPDATE = ", ".join(f"{q} = EXCLUDED.{q}" for q in _QUOTED if q != '"linkedid"')
+_CDR_UPDATE = ", ".join(f"{q} = EXCLUDED.{q}" for q in _QUOTED if q.strip('"') not in CDR_KEY)
 # A record rebuilt from Asterisk's files (recovered) never replaces one the service correlated.
-_CDR_CONFLICT = f"ON CONFLICT (linkedid) DO UPDATE SET {_CDR_UPDATE} WHERE cdr.recovered OR NOT EXCLUDED.recovered"
+_CDR_CONFLICT = (f"ON CONFLICT ({', '.join(CDR_KEY)}) DO UPDATE SET {_CDR_UPDATE} "
+                 "WHERE cdr.recovered OR NOT EXCLUDED.recovered")
 UPSERT_SQL = (
     f"INSERT INTO cdr ({', '.join(_QUOTED)}) VALUES "
     f"({', '.join(f'${i}' for i in range(1, len(COLUMNS) + 1))}) {_CDR_CONFLICT}"
@@ -110,7 +113,7 @@ def _is_data_error(exc: BaseException) -> bool:
 _CDR_ROW = attrgetter(*COLUMNS)
 _QUEUE_LOG_ROW = attrgetter(*QUEUE_LOG_COLUMNS)
 _QL_KEY = itemgetter(*(QUEUE_LOG_COLUMNS.index(c) for c in QUEUE_LOG_KEY))
-_LINKEDID = COLUMNS.index("linkedid")
+_CDR_KEY = itemgetter(*(COLUMNS.index(c) for c in CDR_KEY))
 assert CODECS[CDR_KIND].names == COLUMNS and CODECS[QLOG_KIND].names == QUEUE_LOG_COLUMNS
 
 
@@ -125,13 +128,13 @@ def as_queue_log_row(entry: QueueLogEntry) -> tuple[object, ...]:
 
 
 def _split(rows: Iterable[Row]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """COPY rows per table, deduplicated as PostgreSQL would resolve them (last record per linkedid wins)."""
+    """COPY rows per table, deduplicated as PostgreSQL would resolve them (last record per call wins)."""
     cdr: list[tuple[Any, ...]] = []
     qlog: list[tuple[Any, ...]] = []
     for kind, values in rows:
         (cdr if kind == CDR_KIND else qlog).append(values)
-    if len({r[_LINKEDID] for r in cdr}) != len(cdr):  # the same call twice in one batch: keep the last
-        cdr = list({r[_LINKEDID]: r for r in cdr}.values())
+    if len({_CDR_KEY(r) for r in cdr}) != len(cdr):  # the same call twice in one batch: keep the last
+        cdr = list({_CDR_KEY(r): r for r in cdr}.values())
     if len({_QL_KEY(r) for r in qlog}) != len(qlog):
         qlog = list({_QL_KEY(r): r for r in reversed(qlog)}.values())
     return cdr, qlog
@@ -146,13 +149,29 @@ async def _write(conn: asyncpg.Connection, rows: Sequence[Row], method: Method) 
             if ql_rows:
                 await conn.executemany(QUEUE_LOG_INSERT_SQL, ql_rows)
             return
-        await conn.execute(_STAGE_SQL)
         if cdr_rows:
-            await conn.copy_records_to_table(_CDR_STAGE, records=cdr_rows, columns=COLUMNS)
-            await conn.execute(_CDR_FROM_STAGE)
+            await _copy_or_upsert(conn, "cdr", _CDR_STAGE, COLUMNS, cdr_rows, _CDR_FROM_STAGE)
         if ql_rows:
-            await conn.copy_records_to_table(_QL_STAGE, records=ql_rows, columns=QUEUE_LOG_COLUMNS)
-            await conn.execute(_QL_FROM_STAGE)
+            await _copy_or_upsert(conn, "queue_log", _QL_STAGE, QUEUE_LOG_COLUMNS, ql_rows, _QL_FROM_STAGE)
+
+
+async def _copy_or_upsert(
+    conn: asyncpg.Connection, table: str, stage: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]],
+    from_stage: str,
+) -> None:
+    """COPY (binary) straight into ``table``; when a row is already there (a replay, a record written
+    again), that COPY is rolled back to its savepoint and the batch goes through the staging table
+    and ``INSERT ... ON CONFLICT`` instead. Almost every batch is new calls: the upsert's second pass
+    over the rows (stage, then insert) is paid only by the few that need it."""
+    try:
+        async with conn.transaction():  # a savepoint inside the batch's transaction
+            await conn.copy_records_to_table(table, records=rows, columns=columns)
+        return
+    except asyncpg.UniqueViolationError:
+        pass
+    await conn.execute(_STAGE_SQL)
+    await conn.copy_records_to_table(stage, records=rows, columns=columns)
+    await conn.execute(from_stage)
 
 
 async def write_rows(conn: Connection, rows: Sequence[Row], *, method: Method = "copy") -> None:
@@ -541,13 +560,13 @@ class _Chunk:
 
 def _share_a_call(first: list[Row], second: list[Row]) -> bool:
     """Two chunks written at once must not hold two versions of one call (the later must win)."""
-    ids = {values[_LINKEDID] for kind, values in first if kind == CDR_KIND}
-    return any(kind == CDR_KIND and values[_LINKEDID] in ids for kind, values in second)
+    ids = {_CDR_KEY(values) for kind, values in first if kind == CDR_KIND}
+    return any(kind == CDR_KIND and _CDR_KEY(values) in ids for kind, values in second)
 
 
 def _describe(item: CdrItem) -> dict[str, Any]:
     if isinstance(item, CallRecord):
-        return {"linkedid": item.linkedid, "outcome": item.outcome}
+        return {"node": item.node, "linkedid": item.linkedid, "outcome": item.outcome}
     if isinstance(item, QueueLogEntry):
         return {"callid": item.callid, "event": item.event}
     return {"repr": repr(item)[:200]}

@@ -92,6 +92,28 @@ async def test_calls_the_service_never_saw_are_rebuilt_like_the_live_follower_wo
                         "0320000011": "abandoned_in_queue", "0320000012": "timeout"}
 
 
+TRANSFERS = ("blind_transfer_call", "attended_transfer_call", "attended_transfer_without_target_call")
+
+
+async def test_a_transferred_call_is_recovered_as_its_first_answer_with_the_transfer(
+    empty_db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    await migrate(empty_db)
+    log_dir = asterisk_log_dir(tmp_path, TRANSFERS)
+    calls, records, _rows = await recover_now(empty_db, log_dir)
+    assert (calls, records) == (3, 3)
+    compared = ("linkedid", "src", "queue", "line", "partner", "outcome", "wait_seconds", "ring_seconds",
+                "talk_seconds", "transfer_type", "transfer_target", "transfer_queue", "transfer_line",
+                "transfer_partner")
+    for trace in TRANSFERS:
+        (live,) = (i for i in live_items(trace) if isinstance(i, CallRecord))
+        assert live.transfer_type is not None and live.transfer_line is not None, trace
+        row = await empty_db.fetchrow("SELECT * FROM cdr WHERE linkedid = $1", live.linkedid)
+        assert row is not None and row["recovered"], trace
+        assert {k: row[k] for k in compared} == {k: getattr(live, k) for k in compared}, trace
+        assert (row["queue"], row["line"]) == ("sector-crafts", "cma-02")  # the first answer, not the second leg
+
+
 async def test_recovery_twice_inserts_nothing_the_second_time(empty_db: asyncpg.Connection, tmp_path: Path) -> None:
     await migrate(empty_db)
     log_dir = asterisk_log_dir(tmp_path)
@@ -160,3 +182,46 @@ async def test_the_background_task_recovers_once_the_writer_has_replayed_its_spo
         await pool.close()
     assert [p.records_recovered for p in passes[:2]] == [5, 0]
     assert await empty_db.fetchval("SELECT count(*) FROM cdr WHERE recovered") == 5
+
+
+async def test_a_wake_recovers_a_call_at_once_rather_than_at_the_next_period(
+    empty_db: asyncpg.Connection, database_url: str, tmp_path: Path
+) -> None:
+    """Asterisk writes a call the service missed after the first pass: the wake (the AMI link back,
+    a call we did not see begin hanging up) runs a pass after the settle delay, an hour before the period."""
+    await migrate(empty_db)
+    log_dir = asterisk_log_dir(tmp_path / "asterisk", ("queue_abandon_call",))
+    later = asterisk_log_dir(tmp_path / "later", ("asterisk_records_calls",))
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+    writer = CdrWriter(pool, spool_dir=tmp_path / "spool")
+    writer.start()
+    wake, passed = asyncio.Event(), asyncio.Event()
+    passes: list[RecoveryReport] = []
+
+    def on_pass(report: RecoveryReport) -> None:
+        passes.append(report)
+        passed.set()
+
+    task = asyncio.create_task(run_recovery(
+        writer, pool, log_dir, partner_of, interval=3600, lookback=dt.timedelta(days=36_500),
+        settle_seconds=0.1, wake=wake, on_pass=on_pass))
+    try:
+        await asyncio.wait_for(passed.wait(), 10)
+        passed.clear()
+        assert passes[0].records_recovered == 1
+        with (log_dir / CDR_FILE).open("a", encoding="utf-8") as cdr:
+            cdr.write("\n" + (later / CDR_FILE).read_text(encoding="utf-8"))
+        with (log_dir / QUEUE_LOG_FILE).open("a", encoding="utf-8") as qlog:
+            qlog.write((later / QUEUE_LOG_FILE).read_text(encoding="utf-8"))
+        await asyncio.sleep(0.5)
+        assert len(passes) == 1  # nothing runs before the period unless woken
+        wake.set()
+        await asyncio.wait_for(passed.wait(), 5)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await writer.stop()
+        await pool.close()
+    assert [p.records_recovered for p in passes] == [1, 3]
+    assert await empty_db.fetchval("SELECT count(*) FROM cdr WHERE recovered") == 4

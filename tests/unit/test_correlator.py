@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cdr.correlator import CallRecord, CdrCorrelator, CdrItem
+from cdr.correlator import CallRecord, CdrCorrelator, CdrItem, ami_unescape
 from cdr.queue_log import QueueLogEntry, parse_queue_log_file
 from queues.ami_parse import parse_ami_stream
 
@@ -95,6 +95,20 @@ def test_caller_hanging_up_in_queue_is_abandoned_with_position() -> None:
     assert record.outcome == "abandoned_in_queue" and record.queue == "sector-crafts"
     assert record.abandon_position == 1 and record.wait_seconds == 15
     assert record.answer is None and record.line is None and record.wrapup_seconds is None
+
+
+def test_callers_cut_as_asterisk_stops_are_lost_by_the_pbx_not_abandons() -> None:
+    """Recorded: ``core stop now`` with one caller in the queue and one in the menu. Asterisk's own
+    queue_log says ABANDON for the first; its SoftHangupRequest with the SHUTDOWN flag says who cut."""
+    records, correlator = replay("asterisk_stopped_call.raw")
+    assert correlator.open_calls() == 0
+    by_caller = {r.src: r for r in records}
+    assert set(by_caller) == {"0320000031", "0320000032"}
+    queued, in_menu = by_caller["0320000031"], by_caller["0320000032"]
+    assert queued.outcome == "lost_by_pbx" and queued.queue == "hotline" and queued.wait_seconds == 8
+    assert queued.abandon_position is None and queued.answer is None
+    assert in_menu.outcome == "lost_by_pbx" and in_menu.need == "creation" and in_menu.queue is None
+    assert "|ABANDON|" in (FIXTURES / "asterisk_stopped_call.queue_log").read_text(encoding="utf-8")
 
 
 def test_queue_timeout_is_a_timeout_not_an_abandon() -> None:
@@ -260,3 +274,59 @@ def test_an_advisor_dialling_a_feature_code_is_not_a_call_record() -> None:
     gone = {**born, "Event": "Hangup", "Timestamp": "1795460002.0", "Cause": "16"}
     assert correlator.feed(born) == [] and correlator.open_calls() == 0
     assert [i for i in correlator.feed(gone) if isinstance(i, CallRecord)] == []
+
+
+def test_a_penalty_change_is_logged_as_app_queue_logs_it() -> None:
+    """Recorded on the sandbox Asterisk 22 (a re-base round during ring_no_answer_call): the AMI
+    event and the line app_queue wrote to its own queue_log file for it."""
+    event = {
+        "Event": "QueueMemberPenalty", "Privilege": "agent,all", "Timestamp": "1796457608.256086",
+        "Queue": "partner-direccte", "MemberName": "cma-01", "Interface": "PJSIP/cma-01",
+        "StateInterface": "PJSIP/cma-01", "Membership": "static", "Penalty": "0", "CallsTaken": "0",
+        "LastCall": "0", "LastPause": "0", "LoginTime": "1796457607", "InCall": "0", "Status": "1",
+        "Paused": "0", "PausedReason": "", "Ringinuse": "0", "Wrapuptime": "15",
+    }
+    rows = [i for i in CdrCorrelator(partner_of=partner_of).feed(event) if isinstance(i, QueueLogEntry)]
+    assert [row.file_line() for row in rows] == ["1796457608|NONE|partner-direccte|PJSIP/cma-01|PENALTY|0"]
+
+
+def test_a_join_to_the_next_queue_published_before_the_transfer_completes_keeps_both_positions() -> None:
+    """Seen on the real PBX: after a blind transfer Asterisk may publish the caller's
+    QueueCallerJoin in the next queue before the first queue's AgentComplete. The recorded
+    trace, with those two events swapped, must still give Asterisk's own lines."""
+    events = parse_ami_stream((FIXTURES / "blind_transfer_call.raw").read_bytes())
+    complete = next(i for i, e in enumerate(events)
+                    if e.get("Event") == "AgentComplete" and e.get("Reason") == "transfer")
+    join = next(i for i, e in enumerate(events) if i > complete and e.get("Event") == "QueueCallerJoin")
+    events.insert(complete, events.pop(join))
+    correlator = CdrCorrelator(partner_of=partner_of, escalation_after=ESCALATION_AFTER,
+                               call_contexts=frozenset({"hotline-in"}))
+    rows = [i for e in events for i in correlator.feed(e) if isinstance(i, QueueLogEntry)]
+    ours = sorted(row.file_line() for row in rows)
+    assert ours == sorted(asterisk_queue_log("blind_transfer_call.queue_log"))
+
+
+def test_a_caller_name_is_recorded_as_asterisk_holds_it_not_as_ami_escapes_it() -> None:
+    # AMI C-escapes CallerIDName (ast_escape_c): a quote and a backslash arrive doubled up.
+    assert ami_unescape(r'x\\\" <sip:evil@h>\\\\ ${SHELL(id)}') == r'x\" <sip:evil@h>\\ ${SHELL(id)}'
+    assert ami_unescape("Appelant SIPp") == "Appelant SIPp"
+    assert ami_unescape("a\\nb\\") == "a\nb\\"  # a lone trailing backslash is kept
+
+
+def test_the_end_of_a_call_that_began_before_we_listened_is_told_apart() -> None:
+    correlator = CdrCorrelator(partner_of=lambda line: None, call_contexts=frozenset({"hotline-in"}))
+    hangup = {"Event": "Hangup", "Uniqueid": "1.0", "Linkedid": "1.0", "Context": "hotline-in"}
+    assert correlator.ended_unseen(hangup)
+    assert not correlator.ended_unseen({**hangup, "Uniqueid": "1.1"})  # another leg of it
+    assert not correlator.ended_unseen({**hangup, "Context": "lines"})  # an advisor's own call
+    correlator.feed({"Event": "Newchannel", "Uniqueid": "1.0", "Linkedid": "1.0", "Context": "hotline-in",
+                     "Timestamp": "1795466697.838137",
+                     "Channel": "PJSIP/pstn-1", "CallerIDNum": "0320000001", "Exten": "0800596280"})
+    assert not correlator.ended_unseen(hangup)  # followed: its record comes from the correlator
+
+
+def test_every_event_handler_is_in_the_dispatch_table() -> None:
+    """An ``_on_<event>`` method left out of ``HANDLERS`` would never run."""
+    methods = {name for name in vars(CdrCorrelator) if name.startswith("_on_")}
+    assert methods == {handler.__name__ for handler in CdrCorrelator.HANDLERS.values()}
+    assert all(event == event.lower() for event in CdrCorrelator.HANDLERS)

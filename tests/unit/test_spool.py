@@ -14,6 +14,7 @@ import pytest
 from cdr.correlator import CallRecord
 from cdr.queue_log import QueueLogEntry
 from cdr.spool import MAGIC, SUFFIX, Spool, decode, dump, encode, row_item
+from cdr.vocabulary import IvrExit, Outcome
 
 T0 = dt.datetime(2026, 11, 23, 9, 0, 0, 123456, tzinfo=dt.UTC)
 
@@ -46,6 +47,12 @@ def test_every_field_survives_the_round_trip() -> None:
     for item in (record(7), entry(7)):
         seq, back = decode(encode(42, item))
         assert seq == 42 and back == item and type(back) is type(item)
+
+
+def test_a_record_holding_vocabulary_enums_is_spooled_as_their_values() -> None:
+    item = dataclasses.replace(record(3), outcome=Outcome.ANSWERED, ivr_exit=IvrExit.COMPLETED)
+    _seq, back = decode(encode(5, item))
+    assert back == item and type(back.outcome) is str and back.outcome == "answered"
 
 
 def test_a_batch_from_an_older_version_takes_the_new_fields_defaults() -> None:
