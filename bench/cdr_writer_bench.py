@@ -134,14 +134,15 @@ async def replay(pool: asyncpg.Pool, directory: Path, count: int) -> tuple[float
     return time.perf_counter() - started, fill_seconds
 
 
-async def run(server: str, baseline: int, sustained: int, memory: int, replay_count: int) -> dict[str, Any]:
+async def run(server: str, baseline: int, sustained: int, memory: int, replay_count: int,
+              database: str = DATABASE) -> dict[str, Any]:
     admin = await asyncpg.connect(f"{server}/postgres")
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{DATABASE}"')
+        await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{database}"')
     finally:
         await admin.close()
-    url = f"{server}/{DATABASE}"
+    url = f"{server}/{database}"
     results: dict[str, Any] = {}
     try:
         conn = await asyncpg.connect(url)
@@ -176,7 +177,7 @@ async def run(server: str, baseline: int, sustained: int, memory: int, replay_co
     finally:
         admin = await asyncpg.connect(f"{server}/postgres")
         try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+            await admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         finally:
             await admin.close()
     results["counts"] = {"baseline": baseline, "sustained": sustained, "memory": memory, "replay": replay_count}
@@ -209,15 +210,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sustained", type=int, default=200_000)
     parser.add_argument("--memory", type=int, default=1_000_000)
     parser.add_argument("--replay", type=int, default=100_000)
+    parser.add_argument("--database", default=DATABASE, help="created and dropped by the benchmark")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
-    results = asyncio.run(run(args.url.rstrip("/"), args.baseline, args.sustained, args.memory, args.replay))
+    results = asyncio.run(run(args.url.rstrip("/"), args.baseline, args.sustained, args.memory, args.replay,
+                              args.database))
     sys.stdout.write(report(results) + "\n")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
-    ok = results["writer_copy_rps"] >= 20_000 and results["ratio_copy_vs_per_row"] >= 20
-    sys.stdout.write(f"goals (>= 20,000 records/s and >= 20x the per-row loop): {'met' if ok else 'NOT met'}\n")
+    rate, ratio = results["writer_copy_rps"], results["ratio_copy_vs_per_row"]
+    goal = rate >= 100_000 and ratio >= 50
+    sys.stdout.write(f"issue 15 goals (>= 100,000 records/s and >= 50x the per-row loop): "
+                     f"{'met' if goal else 'NOT met'}\n")
+    # The exit status guards against a regression only (a busy machine halves both figures).
+    ok = rate >= 20_000 and ratio >= 20
+    sys.stdout.write(f"floor (>= 20,000 records/s and >= 20x): {'met' if ok else 'NOT met'}\n")
     return 0 if ok else 1
 
 

@@ -116,6 +116,22 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+class SessionCount:
+    """A FastAGI connection handler wrapped to count the sessions open now (``active``) and at most (``peak``)."""
+
+    def __init__(self, handler: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]) -> None:
+        self.handler = handler
+        self.active = self.peak = 0
+
+    async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.active += 1
+        self.peak = max(self.peak, self.active)
+        try:
+            await self.handler(reader, writer)
+        finally:
+            self.active -= 1
+
+
 def server_process(variant: str, route_spec: str, conn: Connection) -> None:
     """Child process entry point: serve FastAGI until told to quit."""
     import structlog
@@ -145,27 +161,18 @@ async def _serve_until_quit(variant: str, route_spec: str, conn: Connection) -> 
         ours.add_route("ivr", load_route(route_spec) if variant == "route" else menu_route)
         handler = ours.handler
 
-    active = peak = 0
-
-    async def counted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        nonlocal active, peak
-        active += 1
-        peak = max(peak, active)
-        try:
-            await handler(reader, writer)
-        finally:
-            active -= 1
-
+    counted = SessionCount(handler)
     server = await asyncio.start_server(counted, HOST, 0, backlog=BACKLOG)
     conn.send(("ready", server.sockets[0].getsockname()[1]))
     cpu_start, rss_start = _cpu_seconds(), _memory_mib("VmRSS")
     while True:
         message = await loop.run_in_executor(None, conn.recv)
         if message == "begin":
-            cpu_start, rss_start, peak = _cpu_seconds(), _memory_mib("VmRSS"), active
+            cpu_start, rss_start = _cpu_seconds(), _memory_mib("VmRSS")
+            counted.peak = counted.active
         elif message == "end":
             peak_rss = _memory_mib("VmHWM")
-            conn.send(("stats", _cpu_seconds() - cpu_start, peak_rss, peak_rss - rss_start, peak))
+            conn.send(("stats", _cpu_seconds() - cpu_start, peak_rss, peak_rss - rss_start, counted.peak))
         else:
             break
     if ours is not None:
