@@ -33,36 +33,8 @@ agi_priority, agi_enhanced, agi_accountcode, agi_threadid, agi_arg_N``, after
 ``ast_func_read`` for names ending in ``)``), and ``linkedid`` is then bound
 for every log line of the session (``fetch_linkedid=False`` turns it off).
 
-Safe encoding rule (facts from res_agi.c ``parse_args``/``run_agi``):
-
-* Asterisk reads one command per line (``fgets``): a ``\\n`` in a value would
-  end the command and start another; a NUL truncates it (C string). A line is
-  read into ``char buf[AGI_BUF_LEN]`` (2048): a longer line is cut and its
-  tail parsed as a *second command*. So every argument is rejected if it holds
-  an ASCII control character, and a whole command is limited to
-  ``MAX_COMMAND_BYTES`` (2047 bytes with its newline).
-* ``parse_args`` splits on space/tab outside double quotes; ``"`` toggles
-  quoting; ``\\`` makes the next character literal. ``agi_quote`` wraps every
-  argument in double quotes and backslash-escapes ``\\`` and ``"``: Asterisk
-  gets exactly the original text as one argument (property-tested against a
-  port of ``parse_args``).
-* ``SET VARIABLE`` hands the value to ``pbx_builtin_setvar_helper`` verbatim:
-  no ``${}`` evaluation at set time (the value stays literal text in the
-  channel). But a *name* ending in ``)`` is a dialplan-function write, so
-  names are checked against a strict pattern (they are code, not caller data).
-  ``set_variable``/``verbose`` take untrusted text: control characters are
-  replaced by a space (and lone surrogates by ``?``), then the value is quoted.
-* ``EXEC`` passes only ``argv[2]`` to the application, and the application
-  splits it on ``,`` (``|`` too in compat mode), honouring quotes, ``\\``,
-  ``()`` and ``[]``. ``${}`` in EXEC options is *not* evaluated unless the
-  channel sets ``AGIEXECFULL=yes`` (Asterisk >= 20/18.x docs: "exec does not
-  evaluate dialplan functions and variables unless ... AGIEXECFULL"). So
-  ``exec_app`` refuses control characters, ``, | " \\ $`` and unbalanced
-  ``()``/``[]`` in each argument, then joins the arguments with ``,`` into one
-  quoted AGI argument. Untrusted text belongs in ``set_variable``, never in
-  ``exec_app``. The dialplan must not pass caller-derived variables as
-  application arguments unfiltered (a ``,`` in them would split arguments
-  after substitution).
+The AGI codec (quoting, command lines, replies, the safe encoding rule) is ``ivr.agi_codec``:
+pure, property-tested; this module is the server around it.
 """
 
 from __future__ import annotations
@@ -71,32 +43,39 @@ import asyncio
 import contextlib
 import functools
 import inspect
-import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
 
 import structlog
 from panoramisk.fast_agi import Application, Request
 from panoramisk.utils import parse_agi_result
 
+from ivr.agi_codec import (
+    APP_NAME,
+    CONTROL_CHARS,
+    ESCAPE_DIGITS,
+    MAX_COMMAND_BYTES,
+    MAX_DIGITS,
+    AgiArgumentError,
+    AgiCommandError,
+    AgiHangup,
+    AgiProtocolError,
+    AgiResponse,
+    GetDataResult,
+    build_command,
+    check_exec_arg,
+    check_variable_name,
+    parse_200,
+    parse_agi_headers,
+    sanitize_text,
+)
+
 __all__ = [
-    "MAX_COMMAND_BYTES",
+    "HEADER_TIMEOUT",
     "STREAM_LIMIT",
     "AgiApplication",
-    "AgiArgumentError",
-    "AgiCommandError",
-    "AgiError",
-    "AgiHangup",
-    "AgiProtocolError",
     "AgiRequest",
-    "AgiResponse",
-    "GetDataResult",
     "Route",
-    "agi_quote",
-    "build_command",
-    "parse_agi_headers",
-    "sanitize_text",
     "serve",
     "serve_forever",
     "stop",
@@ -104,165 +83,15 @@ __all__ = [
 
 log = structlog.get_logger(__name__)
 
-#: res_agi reads a command into ``char buf[AGI_BUF_LEN]`` (2048) with fgets:
-#: at most 2047 bytes including the newline, or the tail becomes a new command.
-MAX_COMMAND_BYTES: Final = 2047
 #: StreamReader limit: the AGI environment and any result line must fit.
 STREAM_LIMIT: Final = 64 * 1024
 #: Seconds to wait for the AGI environment after a connection is accepted.
 HEADER_TIMEOUT: Final = 10.0
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_VERB = re.compile(r"[A-Z]+(?: [A-Z]+)*\Z")
-_checked_verbs: set[str] = set()
-# Plain (optionally inherited: _X / __X) variable, or a function write like
-# CHANNEL(language) / CDR(userfield) with a conservative argument.
-_VARIABLE_NAME = re.compile(r"(?:_{0,2}[A-Za-z][A-Za-z0-9_]*|[A-Z][A-Z0-9_]*\([A-Za-z0-9_.-]*\))\Z")
-_APP_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
-_EXEC_ARG_FORBIDDEN = re.compile(r'[\x00-\x1f\x7f,|"\\$]')
-_ESCAPE_DIGITS = re.compile(r"[0-9*#A-Da-d]*\Z")
-_MAX_DIGITS = 1024  # handle_getdata's buffer
-
 # panoramisk's Application.__init__ only stores ``loop`` (and calls the
 # deprecated asyncio.get_event_loop() when it is None); the FastAGI path never
 # uses it.
 _LOOP_NOT_USED: Final = object()
-
-
-class AgiError(Exception):
-    """Base class of this adapter's errors."""
-
-
-class AgiHangup(AgiError):
-    """The channel hung up, or Asterisk closed the FastAGI connection."""
-
-
-class AgiCommandError(AgiError):
-    """Asterisk rejected a command (510 unknown, 520 usage, other codes)."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-
-
-class AgiProtocolError(AgiError):
-    """A reply that is not AGI framing (garbage, or a line over the limit)."""
-
-
-class AgiArgumentError(AgiError, ValueError):
-    """An argument that cannot be sent safely (control character, too long...)."""
-
-
-@dataclass(frozen=True, slots=True)
-class AgiResponse:
-    """A ``200`` reply: ``200 result=<result> [(<data>)] [key=value...]``."""
-
-    code: int
-    result: str
-    data: str | None
-    line: str
-
-    def field(self, name: str) -> str | None:
-        """Value of a trailing ``name=value`` (e.g. ``endpos``), if present."""
-        match = re.search(rf"(?:^|\s){re.escape(name)}=(\S*)", self.line[4:])
-        return match.group(1) if match else None
-
-
-@dataclass(frozen=True, slots=True)
-class GetDataResult:
-    """DTMF collected by GET DATA; ``timed_out`` when Asterisk said ``(timeout)``."""
-
-    digits: str
-    timed_out: bool
-
-
-def agi_quote(value: str) -> str:
-    """Quote one AGI argument so that res_agi's ``parse_args`` yields ``value``.
-
-    Raises ``AgiArgumentError`` for ASCII control characters (a newline would
-    start a second command, a NUL would truncate it) and unencodable text.
-    """
-    if _CONTROL.search(value):
-        raise AgiArgumentError(f"control character in AGI argument {value!r}")
-    if not value.isascii():
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise AgiArgumentError(f"AGI argument is not valid text: {value!r}") from None
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def sanitize_text(value: str) -> str:
-    """Make untrusted text sendable: control characters become a space."""
-    value = _CONTROL.sub(" ", value)
-    if not value.isascii():
-        value = value.encode("utf-8", errors="replace").decode("utf-8")
-    return value
-
-
-def build_command(verb: str, *args: str | int) -> bytes:
-    """One AGI command line: ``VERB "arg" 123\\n``; strings are always quoted."""
-    if verb not in _checked_verbs:
-        if not _VERB.match(verb):
-            raise AgiArgumentError(f"invalid AGI verb {verb!r}")
-        _checked_verbs.add(verb)
-    parts = [verb]
-    for arg in args:
-        if isinstance(arg, str):
-            parts.append(agi_quote(arg))
-        elif isinstance(arg, int) and not isinstance(arg, bool):
-            parts.append(str(int(arg)))
-        else:
-            raise AgiArgumentError(f"AGI argument must be str or int, not {arg!r}")
-    line = (" ".join(parts) + "\n").encode("utf-8")
-    if len(line) > MAX_COMMAND_BYTES:
-        raise AgiArgumentError(f"{verb} command is {len(line)} bytes; Asterisk reads at most {MAX_COMMAND_BYTES}")
-    return line
-
-
-def parse_agi_headers(raw: bytes) -> dict[str, str]:
-    """The AGI environment block as text; lines without ``": "`` are ignored."""
-    headers: dict[str, str] = {}
-    for line in raw.decode("utf-8", errors="replace").split("\n"):
-        key, sep, value = line.partition(": ")
-        if sep and key:
-            headers[key] = value.removesuffix("\r")
-    return headers
-
-
-def _check_variable_name(name: str) -> None:
-    if not _VARIABLE_NAME.match(name):
-        raise AgiArgumentError(f"invalid channel variable name {name!r}")
-
-
-def _check_exec_arg(arg: str) -> None:
-    bad = _EXEC_ARG_FORBIDDEN.search(arg)
-    if bad:
-        raise AgiArgumentError(f"character {bad.group()!r} not allowed in EXEC argument {arg!r}")
-    depth = {"(": 0, "[": 0}
-    closing = {")": "(", "]": "["}
-    for char in arg:
-        if char in depth:
-            depth[char] += 1
-        elif char in closing:
-            depth[closing[char]] -= 1
-            if depth[closing[char]] < 0:
-                break
-    if any(depth.values()):
-        raise AgiArgumentError(f"unbalanced brackets in EXEC argument {arg!r}")
-
-
-def _parse_200(line: str) -> AgiResponse:
-    rest = line[4:]
-    if not rest.startswith("result="):
-        return AgiResponse(200, "", None, line)
-    result, _, tail = rest[7:].partition(" ")
-    data: str | None = None
-    if tail.startswith("("):
-        end = tail.rfind(")")
-        data = tail[1:end] if end > 0 else tail[1:]
-    return AgiResponse(200, result, data, line)
 
 
 Route: TypeAlias = Callable[["AgiRequest"], Awaitable[None] | None]
@@ -353,7 +182,8 @@ class AgiRequest(Request):  # type: ignore[misc]  # panoramisk is untyped
             if not line or line.startswith("100"):  # "100 result=0 Trying..."
                 continue
             break
-        if not (len(line) >= 3 and line[:3].isdigit()):
+        # isascii: "²00".isdigit() is true, int("²00") raises ValueError (fuzz-found, tests/fuzz).
+        if not (len(line) >= 3 and line[:3].isascii() and line[:3].isdigit()):
             raise AgiProtocolError(f"not an AGI reply: {line!r}")
         if line.startswith("520-"):
             block = [line]
@@ -372,7 +202,7 @@ class AgiRequest(Request):  # type: ignore[misc]  # panoramisk is untyped
         status, message, newly_hungup = await self._read_reply()
         code = int(status[:3])
         if code == 200:
-            response = _parse_200(status)
+            response = parse_200(status)
             if response.result == "-1" or response.data == "hangup":
                 self.hungup = True
                 raise AgiHangup(f"{verb}: {status}")
@@ -389,7 +219,7 @@ class AgiRequest(Request):  # type: ignore[misc]  # panoramisk is untyped
 
         ``command`` is sent as is: build it with ``agi_quote`` if it holds data.
         """
-        if _CONTROL.search(command):
+        if CONTROL_CHARS.search(command):
             raise AgiArgumentError(f"control character in AGI command {command!r}")
         try:
             line = (command + "\n").encode("utf-8")
@@ -411,30 +241,30 @@ class AgiRequest(Request):  # type: ignore[misc]  # panoramisk is untyped
 
     async def get_data(self, file: str, timeout_ms: int, max_digits: int) -> GetDataResult:
         """Play ``file`` and collect up to ``max_digits`` DTMF digits."""
-        if timeout_ms < 0 or not 1 <= max_digits <= _MAX_DIGITS:
+        if timeout_ms < 0 or not 1 <= max_digits <= MAX_DIGITS:
             raise AgiArgumentError(f"GET DATA timeout={timeout_ms} max_digits={max_digits}")
         response = await self.command("GET DATA", file, timeout_ms, max_digits)
         return GetDataResult(digits=response.result, timed_out=response.data == "timeout")
 
     async def stream_file(self, file: str, escape_digits: str = "") -> str | None:
         """Play ``file``; return the escape digit pressed, or None."""
-        if not _ESCAPE_DIGITS.match(escape_digits):
+        if not ESCAPE_DIGITS.match(escape_digits):
             raise AgiArgumentError(f"invalid escape digits {escape_digits!r}")
         response = await self.command("STREAM FILE", file, escape_digits)
         try:
             code = int(response.result)
-        except ValueError:
+            return chr(code) if code > 0 else None
+        except (ValueError, OverflowError):  # not a number, or past chr()'s range (fuzz-found, tests/fuzz)
             raise AgiProtocolError(f"STREAM FILE: {response.line!r}") from None
-        return chr(code) if code > 0 else None
 
     async def set_variable(self, name: str, value: str) -> None:
         """Set a channel variable; ``value`` may be untrusted (see module doc)."""
-        _check_variable_name(name)
+        check_variable_name(name)
         await self.command("SET VARIABLE", name, sanitize_text(value))
 
     async def get_variable(self, name: str) -> str | None:
         """A channel variable (or ``FUNC(arg)``) value, None when unset."""
-        _check_variable_name(name)
+        check_variable_name(name)
         response = await self.command("GET VARIABLE", name)
         if response.result != "1":
             return None
@@ -445,10 +275,10 @@ class AgiRequest(Request):  # type: ignore[misc]  # panoramisk is untyped
 
         Returns the application's result; -2 (not found) raises AgiCommandError.
         """
-        if not _APP_NAME.match(app):
+        if not APP_NAME.match(app):
             raise AgiArgumentError(f"invalid application name {app!r}")
         for arg in args:
-            _check_exec_arg(arg)
+            check_exec_arg(arg)
         options = (",".join(args),) if args else ()
         response = await self.command("EXEC", app, *options)
         try:

@@ -1,5 +1,6 @@
-"""Advisors' controls over AMI: log in, log out, pause with a reason, unpause; and the
-member changes that apply new rules to the lines already logged in.
+"""Advisors' controls over AMI: log in, log out, pause with a reason, unpause, transfer
+the caller to another partner; and the member changes that apply new rules to the lines
+already logged in.
 
 The same actions exist as feature codes on the softphones (``aiguilleur.confgen``,
 context ``lines``); both paths end in the same app_queue calls, so the live state
@@ -17,7 +18,9 @@ import structlog
 
 from config.models import Hotline
 from queues.ami import AmiActionError, AmiClient
+from queues.errors import DomainError
 from queues.state import member_line, seed_from_queue_status
+from queues.transfers import TRANSFER_CONTEXT, NoCallToTransfer, transfer_extension
 from routing.router import queue_names
 from routing.rules import (
     LOGIN_CONTEXT,
@@ -34,8 +37,28 @@ log = structlog.get_logger(__name__)
 LOGIN_TIMEOUT = 10.0
 
 
-class AdvisorError(ValueError):
-    """An advisor action that cannot be done: unknown line, unknown reason, not logged in."""
+# ChanSpy's options per mode (q: quiet, E: end with the spied channel; w: whisper, B: barge).
+LISTEN_MODES: dict[str, str] = {"listen": "qE", "whisper": "qEw", "barge": "qEB"}
+LISTEN_LABELS: dict[str, str] = {"listen": "Écoute", "whisper": "Chuchotement", "barge": "Intervention"}
+LISTEN_RING_SECONDS = 30  # how long the supervisor's softphone rings
+
+
+class AdvisorError(DomainError):
+    """An advisor action that cannot be done (a bad pause reason, mode or softphone)."""
+
+    code = "advisor_refused"
+
+
+class UnknownLine(AdvisorError):
+    """No such line in the hotline."""
+
+    code, status = "unknown_line", 404
+
+
+class NotLoggedIn(AdvisorError):
+    """The line is not in the queues: it cannot be paused or unpaused."""
+
+    code, status = "not_logged_in", 409
 
 
 def interface_of(line: str) -> str:
@@ -79,14 +102,14 @@ class AdvisorDesk:
         partner = hotline.partner_of(line)
         if partner is None or line not in partner.line_ids():
             known = ", ".join(line_id for line_id, _ in hotline.lines()[:3])
-            raise AdvisorError(f"unknown line {line!r} (lines look like {known}, ...)")
+            raise UnknownLine(f"unknown line {line!r} (lines look like {known}, ...)")
         return hotline
 
     async def login(self, line: str, *, fix_penalties: bool = True) -> None:
         """Add the line to every queue with its penalties and wrap-up (no-op where it is already)."""
         hotline = self._check_line(line)
         membership = membership_of(hotline, line)
-        await self._join(line, membership.encoded(), membership.wrapup_seconds)
+        await self._join(line)  # the dialplan reads the partner's membership from its globals
         # Lines already in some queue kept their old penalty (MEMBERALREADY): set them right.
         if not fix_penalties:
             log.info("advisor.login", line=line, queues=len(membership.penalties))
@@ -99,9 +122,10 @@ class AdvisorDesk:
         log.info("advisor.login", line=line, queues=len(membership.penalties))
 
     async def logout(self, line: str) -> None:
-        """Remove the line from every queue it is in."""
+        """Remove the line from every queue it is in (the rules' and any other, e.g. a lingering one)."""
         hotline = self._check_line(line)
-        for queue in queue_names(hotline):
+        member_of = (await read_members(self._ami, line)).penalties.get(line, {})
+        for queue in [*queue_names(hotline), *sorted(set(member_of) - set(queue_names(hotline)))]:
             await self._remove(line, queue)
         log.info("advisor.logout", line=line)
 
@@ -118,6 +142,68 @@ class AdvisorDesk:
         await self._pause(line, False, "")
         log.info("advisor.unpause", line=line)
 
+    async def transfer(self, line: str, partner: str) -> str:
+        """Blind-transfer the caller talking to ``line`` to ``partner``'s queue; returns the extension.
+
+        What the advisor's softphone does with the blind-transfer code then ``*5N``
+        (``queues.transfers``): AMI BlindTransfer of the advisor's channel, so Asterisk
+        logs BLINDTRANSFER and the caller's own channel, with its IVR answers, joins
+        ``partner-<id>``. ``UnknownPartner`` / ``NoCallToTransfer`` (ValueErrors) before
+        anything is sent.
+        """
+        hotline = self._check_line(line)
+        exten = transfer_extension(hotline, partner)
+        channel = await self._talking_channel(line)
+        if channel is None:
+            raise NoCallToTransfer(f"{line} n'a pas d'appel en cours à transférer")
+        await self._ami.send({"Action": "BlindTransfer", "Channel": channel,
+                              "Context": TRANSFER_CONTEXT, "Exten": exten})
+        log.info("advisor.transfer", line=line, partner=partner, exten=exten, channel=channel)
+        return exten
+
+    async def listen(self, supervisor_line: str, line: str, mode: str) -> str:
+        """Call the supervisor's softphone and, once it answers, let them hear ``line``'s call.
+
+        ``listen``: hear both sides, unheard; ``whisper``: speak to the advisor only; ``barge``:
+        speak to both. AMI Originate of the supervisor's line into ChanSpy on the advisor's
+        channel that is talking (``q``: no beep or name announced, ``E``: the supervisor's call
+        ends with the advisor's). Returns the spied channel. ``NoCallToTransfer`` (no call on the
+        line) or ``AdvisorError`` (unknown line, not a supervisor line, unknown mode) before
+        anything is sent.
+        """
+        hotline = self._check_line(line)
+        if supervisor_line not in hotline.advisors.supervisor_lines:
+            raise AdvisorError(f"{supervisor_line!r} is not a supervisor's line "
+                               f"({', '.join(hotline.advisors.supervisor_lines)})")
+        options = LISTEN_MODES.get(mode)
+        if options is None:
+            raise AdvisorError(f"mode: one of {', '.join(LISTEN_MODES)}")
+        channel = await self._talking_channel(line)
+        if channel is None:
+            raise NoCallToTransfer(f"{line} n'a pas d'appel en cours à écouter")
+        await self._ami.send({
+            "Action": "Originate",
+            "Channel": interface_of(supervisor_line),
+            "Application": "ChanSpy",
+            "Data": f"{channel},{options}",
+            "CallerID": f'"{LISTEN_LABELS[mode]} {line}" <{line}>',
+            "Async": "true",
+            "Timeout": str(int(LISTEN_RING_SECONDS * 1000)),
+            "Variable": "CDR_PROP(disable)=1",  # the supervisor's leg is not a hotline call
+        })
+        log.info("advisor.listen", supervisor_line=supervisor_line, line=line, mode=mode, channel=channel)
+        return channel
+
+    async def _talking_channel(self, line: str) -> str | None:
+        """The line's channel that is up and in a bridge (talking to a caller), from CoreShowChannels."""
+        replies = await self._ami.send({"Action": "CoreShowChannels"}, idempotent=True)
+        prefix = f"{interface_of(line)}-"
+        for reply in replies:
+            if (reply.get("Event") == "CoreShowChannel" and reply.get("Channel", "").startswith(prefix)
+                    and reply.get("BridgeId") and reply.get("ChannelState") == "6"):
+                return reply["Channel"]
+        return None
+
     async def _pause(self, line: str, paused: bool, reason: str) -> None:
         action = {"Action": "QueuePause", "Interface": interface_of(line), "Paused": "true" if paused else "false"}
         if reason:
@@ -125,13 +211,18 @@ class AdvisorDesk:
         try:
             await self._ami.send(action)
         except AmiActionError as error:
-            raise AdvisorError(f"{line} is not logged in ({error})") from error
+            raise NotLoggedIn(f"{line} n'est connectée à aucune file ({error})") from error
 
-    async def _join(self, line: str, membership: str, wrapup_seconds: int) -> None:
-        """Run the dialplan's login loop for ``line`` (``queue:penalty/...``); returns once added.
+    async def _join(self, line: str, membership: str = "", wrapup_seconds: int | None = None) -> None:
+        """Run the dialplan's login loop for ``line``; returns once added.
 
+        Without ``membership`` (``queue:penalty/...``) the line joins what the dialplan's globals
+        give its partner: a whole membership does not fit in one AMI header line (1024 bytes).
         ``_`` prefixes: the Local channel's ;2 half, which runs the loop, inherits them.
         """
+        variables = ["CDR_PROP(disable)=1"]
+        if membership:
+            variables += [f"_AIGUILLEUR_MEMBERSHIP={membership}", f"_AIGUILLEUR_WRAPUP={wrapup_seconds}"]
         await self._ami.send({
             "Action": "Originate",
             "Channel": f"Local/{line}@{LOGIN_CONTEXT}/n",
@@ -140,15 +231,16 @@ class AdvisorDesk:
             "Async": "false",
             "Timeout": str(int(LOGIN_TIMEOUT * 1000)),
             # A login is not a call: no CDR for the originated half either (the dialplan disables the other).
-            "Variable": f"CDR_PROP(disable)=1,_AIGUILLEUR_MEMBERSHIP={membership},_AIGUILLEUR_WRAPUP={wrapup_seconds}",
+            "Variable": ",".join(variables),
         }, timeout=LOGIN_TIMEOUT)
 
     async def _remove(self, line: str, queue: str) -> None:
         try:
             await self._ami.send({"Action": "QueueRemove", "Queue": queue, "Interface": interface_of(line)})
         except AmiActionError as error:
-            # "Not there": already out of that queue; logging out twice is not an error.
-            if "not there" not in str(error).lower():
+            # "Not there": already out of that queue; logging out twice is not an error. "No such
+            # queue": a queue a rules apply dropped (with its members) at the reload.
+            if not any(text in str(error).lower() for text in ("not there", "no such queue")):
                 raise
 
     async def apply_change(self, change: MemberChange) -> None:

@@ -187,7 +187,7 @@ class _AmiLink(AMIProtocol):  # type: ignore[misc]  # panoramisk is untyped
         self._on_event = on_event
         self._record_to = record_to
         self._record: IO[bytes] | None = None
-        self._parser = AmiStreamParser()
+        self._parser = AmiStreamParser(recording=False)  # one connection: only its first line is the banner
         self._abandoned: OrderedDict[str, None] = OrderedDict()
         self.lost: asyncio.Future[str] = loop.create_future()
         self.booted: asyncio.Future[None] = loop.create_future()

@@ -7,7 +7,12 @@ see exactly the same messages. No I/O, no asyncio, no panoramisk.
 Framing, as Asterisk 22 writes it:
 
 - a connection opens with one banner line, ``Asterisk Call Manager/11.0.0``,
-  not followed by a blank line;
+  not followed by a blank line. A live connection (``recording=False``, what
+  ``queues.ami`` runs) takes only its first line as a banner: after it, a value
+  that reads like one (a caller named ``Asterisk Call Manager/11.0.0``) is a
+  value (fuzz-found, ``tests/fuzz``: every event of such a caller's channel was
+  dropped). A recording (the default, ``parse_ami_stream``) appends
+  connections, so there a banner line starts a new connection anywhere;
 - then messages of ``Key: Value`` lines ended by ``\\r\\n``, each message ended
   by an empty line;
 - a header may repeat (``Output:`` lines of a ``Command`` response,
@@ -36,12 +41,15 @@ class AmiStreamParser:
     """Incremental AMI parser for one connection: ``feed(bytes)`` returns complete messages.
 
     ``banner`` holds the last banner line seen (``Asterisk Call Manager/11.0.0``).
+    ``recording=False`` for one live connection: only its first line can be a banner.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, recording: bool = True) -> None:
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._pending = ""  # text after the last complete line
         self._current: dict[str, str] = {}
+        self._recording = recording
+        self._first_line = True
         self.banner: str | None = None
 
     def feed(self, data: bytes) -> list[dict[str, str]]:
@@ -68,7 +76,8 @@ class AmiStreamParser:
         return messages
 
     def _add_line(self, line: str) -> None:
-        banner_at = line.find(BANNER_PREFIX)
+        first, self._first_line = self._first_line, False
+        banner_at = line.find(BANNER_PREFIX) if self._recording or first else -1
         if banner_at >= 0 and ":" not in line[banner_at:]:
             # A banner starts a new connection (a recording appends connections,
             # and one cut mid-line leaves its tail glued in front of the next

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -23,6 +26,42 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("AIGUILLEUR_") and name != "AIGUILLEUR_CACHE":
             monkeypatch.delenv(name)
+
+
+@pytest.fixture(autouse=True)
+def fail_on_unhandled_loop_exception(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Fail a test when an event loop reports an exception nobody handled (as asyncpg's test base does).
+
+    "Task exception was never retrieved", "Exception in callback ...": asyncio only logs
+    them, so a task that died in the background would otherwise pass unseen. Caught at the
+    loops' default handler (every loop a test runs, ``asyncio.run`` included); a loop given
+    its own handler (the code under test chose to handle them) is left alone. Reported
+    still, then the test fails at teardown.
+    """
+    unhandled: list[dict[str, Any]] = []
+    default = asyncio.BaseEventLoop.default_exception_handler
+
+    def record(loop: asyncio.BaseEventLoop, context: dict[str, Any]) -> None:
+        if not _cpython_311_cancelled_connection_callback(context):
+            unhandled.append(context)
+        default(loop, context)
+
+    monkeypatch.setattr(asyncio.BaseEventLoop, "default_exception_handler", record)
+    yield
+    if unhandled:
+        pytest.fail("unhandled exception in the event loop: " + "; ".join(
+            f"{c.get('message')}: {c.get('exception')!r}" for c in unhandled), pytrace=False)
+
+
+def _cpython_311_cancelled_connection_callback(context: dict[str, Any]) -> bool:
+    """Python 3.11's ``asyncio.start_server`` reports a cancelled connection handler as an error.
+
+    Its done-callback (``StreamReaderProtocol.connection_made.<locals>.callback``) calls
+    ``task.exception()``, which raises on a cancelled task; 3.12 checks ``task.cancelled()``
+    first. Cancelling sessions is how the FastAGI server stops (``ivr/fastagi.py``): noise, not
+    a lost exception (the sockets are closed by the server, its tests check it)."""
+    return (sys.version_info < (3, 12) and isinstance(context.get("exception"), asyncio.CancelledError)
+            and "StreamReaderProtocol.connection_made" in str(context.get("message")))
 
 
 @pytest.fixture(autouse=True)

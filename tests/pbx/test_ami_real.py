@@ -10,7 +10,6 @@ import asyncio
 import os
 import shutil
 import signal
-import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from queues.ami import LIST_COMPLETE_EVENTS, AmiActionError, AmiClient, AmiNotCo
 from queues.ami_parse import parse_ami_stream
 from sandbox import pbx as sandbox_pbx
 from sandbox.pbx import SandboxPbx, default_cache_dir, ensure_root
+from sandbox.ports import free_tcp_port
 
 pytestmark = pytest.mark.pbx
 
@@ -44,12 +44,6 @@ def minimal_modules() -> list[str]:
             names.append(name)
     return names
 
-
-def free_tcp_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def write_conf(conf_dir: Path, ami_port: int) -> None:

@@ -20,7 +20,6 @@ import asyncio
 import os
 import random
 import shutil
-import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ from queues.resync import resync_into
 from queues.state import LiveSnapshot, LiveState, QueueCaller, StateConfig, state_from_queue_status
 from routing.router import member_penalties, queue_names
 from sandbox.pbx import SandboxPbx, default_cache_dir, ensure_root
+from sandbox.ports import free_tcp_port
 from sandbox.sipp import AgentsUas, CallScript, SippResult, free_udp_port, run_calls
 
 pytestmark = [pytest.mark.pbx, pytest.mark.asyncio(loop_scope="module")]
@@ -46,12 +46,6 @@ pytestmark = [pytest.mark.pbx, pytest.mark.asyncio(loop_scope="module")]
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "ami"
 UPDATE_FIXTURES = os.environ.get("AIGUILLEUR_UPDATE_AMI_FIXTURES") == "1"
 
-
-def free_tcp_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass

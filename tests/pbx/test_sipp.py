@@ -29,17 +29,8 @@ from aiguilleur.confgen import render
 from config.loader import load_hotline
 from config.settings import REPO_ROOT, AmiSettings, FastAgiSettings, PbxSettings
 from sandbox.pbx import SandboxPbx, default_cache_dir, ensure_root
-from sandbox.sipp import (
-    AgentsUas,
-    CallScript,
-    DtmfMode,
-    SippResult,
-    free_udp_port,
-    render_caller_scenario,
-    run_calls,
-    sip_quoted_string,
-    stale_reference_scenarios,
-)
+from sandbox.sipp import AgentsUas, CallScript, SippResult, free_udp_port, run_calls
+from sandbox.sipp_scenario import DtmfMode, render_caller_scenario, sip_quoted_string, stale_reference_scenarios
 from tests.pbx.logins import log_every_line_in
 
 pytestmark = pytest.mark.pbx
@@ -160,8 +151,8 @@ def test_degraded_path_queues_callers_to_lines_answered_by_the_uas(
     generated: tuple[SandboxPbx, int, int],
 ) -> None:
     pbx, sip_port, lines_port = generated
-    # No FastAGI service: the pyst2 fallback asks the sector; "1" is commerce.
-    queue = "sector-commerce"
+    # No FastAGI service: the pyst2 fallback asks the sector; "1" is commerce (CCI, then MEL).
+    queue = "rank-cci-mel"
     before = re.search(r"\bC:(\d+)", pbx.cli(f"queue show {queue}"))
     assert before is not None
     with AgentsUas(lines_port, ring_ms=300, talk_ms=1500) as uas:

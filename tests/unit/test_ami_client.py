@@ -8,7 +8,6 @@ also checked against the real sandbox Asterisk there.
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -28,6 +27,7 @@ from queues.ami import (
     Backoff,
 )
 from queues.ami_parse import AmiStreamParser, parse_ami_stream
+from sandbox.ports import free_tcp_port
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "ami"
 SECRET = "s3cret"
@@ -234,13 +234,6 @@ async def eventually(predicate: Callable[[], bool], within: float = 3.0) -> None
         await asyncio.sleep(0.005)
 
 
-def free_port() -> int:
-    """A loopback port nothing listens on (connections to it are refused)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
 
 def ami_tasks() -> list[asyncio.Task[Any]]:
     return [t for t in asyncio.all_tasks() if t.get_name().startswith("ami-")]
@@ -401,7 +394,7 @@ def test_backoff_grows_from_initial_doubles_is_capped_and_resets() -> None:
 async def test_reconnect_delays_grow_with_jitter_and_are_capped(
     make_client: ClientFactory,
 ) -> None:
-    settings = ami_settings(free_port(), backoff_initial=0.02, backoff_max=0.16)
+    settings = ami_settings(free_tcp_port(), backoff_initial=0.02, backoff_max=0.16)
 
     def stamp(_logger: Any, _name: str, event: Any) -> Any:
         event["at"] = time.monotonic()
@@ -428,7 +421,7 @@ async def test_reconnect_delays_grow_with_jitter_and_are_capped(
 async def test_asterisk_not_up_at_start_the_client_keeps_trying_then_connects(
     make_client: ClientFactory,
 ) -> None:
-    port = free_port()
+    port = free_tcp_port()
     client, calls = await make_client(ami_settings(port))
     await asyncio.sleep(0.3)
     assert not client.connected
@@ -473,7 +466,7 @@ def test_inconsistent_backoff_settings_fail_at_construction() -> None:
 
 
 async def test_wait_ready_times_out_with_not_connected(make_client: ClientFactory) -> None:
-    client, _ = await make_client(ami_settings(free_port()))
+    client, _ = await make_client(ami_settings(free_tcp_port()))
 
     with pytest.raises(AmiNotConnected):
         await client.wait_ready(0.1)
@@ -603,7 +596,7 @@ async def test_idempotent_action_is_sent_again_on_the_next_link(fake: FakeAsteri
 async def test_idempotent_action_waits_for_the_link_within_its_timeout(
     make_client: ClientFactory,
 ) -> None:
-    port = free_port()
+    port = free_tcp_port()
     client, _ = await make_client(ami_settings(port))
     with pytest.raises(AmiNotConnected):  # nobody there within the timeout
         await client.send({"Action": "QueueStatus"}, idempotent=True, timeout=0.2)
@@ -776,7 +769,7 @@ async def test_stop_while_connecting_or_backing_off_is_clean(make_client: Client
         await eventually(lambda: bool(accepted))
         await asyncio.sleep(0.05)  # inside the login wait
         await client.stop()
-        client2, _ = await make_client(ami_settings(free_port(), backoff_initial=5, backoff_max=5))
+        client2, _ = await make_client(ami_settings(free_tcp_port(), backoff_initial=5, backoff_max=5))
         await asyncio.sleep(0.1)  # inside a backoff sleep
         await client2.stop()
         assert ami_tasks() == []

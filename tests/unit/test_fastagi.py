@@ -19,22 +19,18 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-from ivr.fastagi import (
+from ivr.agi_codec import (
     MAX_COMMAND_BYTES,
-    AgiApplication,
     AgiArgumentError,
     AgiCommandError,
     AgiHangup,
-    AgiRequest,
     GetDataResult,
     agi_quote,
     build_command,
     parse_agi_headers,
     sanitize_text,
-    serve,
-    serve_forever,
-    stop,
 )
+from ivr.fastagi import AgiApplication, AgiRequest, serve, serve_forever, stop
 
 UNIQUEID = "1700000000.42"
 LINKEDID = "1700000000.40"

@@ -3,7 +3,7 @@
 Traces (``tests/fixtures/ami``), all recorded from the real sandbox Asterisk 22:
 
 - ``queue_state_session.raw``: ``tests/pbx/test_queue_state_real.py``'s follower link:
-  the resync at login (QueueStatus, 11 queues x 36 lines), pauses with a reason, two
+  the resync at login (QueueStatus, every queue x 36 lines), pauses with a reason, two
   callers waiting then abandoning in turn, a resync with both waiting (QueueEntry),
   a pause, an Asterisk restart and the resync after it;
 - ``answered_call.raw`` and ``queue_abandon_call.raw``: recorded by the service; they
@@ -40,10 +40,11 @@ from queues.state import (
     QueueView,
     StateConfig,
     expected_wait,
+    queue_outlook,
     seed_from_queue_status,
     state_from_queue_status,
 )
-from routing.router import member_penalties, queue_names
+from routing.router import QueueOutlook
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "ami"
 Event = dict[str, str]
@@ -54,6 +55,16 @@ def messages(name: str) -> list[Event]:
 
 
 SESSION = messages("queue_state_session.raw")
+# The queues and penalties of the rules the session was recorded under (sector queues, before
+# whole-profile routing): the reducer replays what Asterisk said, whatever the rules were.
+RECORDED_QUEUES = sorted({e["Queue"] for e in SESSION if e.get("Event") == "QueueParams"})
+
+
+def recorded_penalties(queue: str) -> dict[str, int]:
+    first = next(e for e in SESSION if e.get("Event") == "QueueMember" and e["Queue"] == queue)
+    listing = [e for e in SESSION if e.get("Event") == "QueueMember" and e["Queue"] == queue
+               and e.get("ActionID") == first.get("ActionID")]
+    return {e["Name"]: int(e["Penalty"]) for e in listing}
 
 
 @pytest.fixture(scope="module")
@@ -131,12 +142,12 @@ def test_login_queue_status_lists_every_line_in_every_queue(hotline: Hotline, co
     state = state_from_queue_status(first_queue_status(SESSION), taken_at=1.0e9, config=config)
     snap = state.snapshot()
     assert snap.synced and snap.drift == 0
-    assert sorted(snap.queues) == sorted(queue_names(hotline))
+    assert sorted(snap.queues) == RECORDED_QUEUES and len(RECORDED_QUEUES) == 11
     for name, view in snap.queues.items():
-        assert {line: m.penalty for line, m in view.members.items()} == member_penalties(hotline, name)
+        assert {line: m.penalty for line, m in view.members.items()} == recorded_penalties(name)
         assert view.strategy == hotline.queues.strategy and view.callers == ()
     assert len(snap.lines) == 36 and {s.status for s in snap.lines.values()} == {"available"}
-    assert snap.lines["mel-04"].queues == tuple(sorted(queue_names(hotline)))
+    assert snap.lines["mel-04"].queues == tuple(RECORDED_QUEUES)
 
 
 def test_resync_with_callers_waiting_lists_them_from_queue_entry(config: StateConfig) -> None:
@@ -325,7 +336,8 @@ def test_pause_with_reason_from_real_events(config: StateConfig) -> None:
     one_queue = [p for p in pauses if p["MemberName"] == "cci-04"]
     assert len(one_queue) == 2  # paused, then unpaused, in "hotline" only
     paused = [p for p in everywhere if p["Paused"] == "1"]
-    assert len(paused) == 11 and everywhere[: len(paused)] == paused  # one event per queue, then the unpause
+    # one event per queue, then the unpause
+    assert len(paused) == len(RECORDED_QUEUES) and everywhere[: len(paused)] == paused
     last_pause = paused[-1]
     checked = 0
     for message in replay(state, SESSION):
@@ -437,7 +449,7 @@ def synthetic_traffic(hotline: Hotline, total: int) -> Iterator[Event]:
     Dicts are reused: the reducer must keep no reference to an event.
     """
     lines = [line for line, _ in hotline.lines()]
-    queues = queue_names(hotline)
+    queues = RECORDED_QUEUES
     member = dict(events_named(messages("answered_call.raw"), "QueueMemberStatus")[0])
     waiting: dict[str, list[str]] = {q: [] for q in queues}
     clock = 1.8e9
@@ -518,11 +530,13 @@ def test_a_million_events_keep_the_state_bounded(hotline: Hotline, config: State
     elapsed = time.perf_counter() - started
     assert len(sizes) == 10
     for size in sizes:
-        assert size["queues"] == 11 and size["lines"] == 36 and size["members"] == 396
+        queues = len(RECORDED_QUEUES)
+        assert size["queues"] == queues and size["lines"] == 36 and size["members"] == 36 * queues
         assert size["callers"] == size["caller_index"] <= 4  # the three waiting (+ the one joining)
         assert size["ringing_index"] <= 4 and size["resync_buffer"] == 0
-        assert size["handle_times"] <= 11 * config.handle_time_window
-    assert sizes[-1]["handle_times"] == sizes[4]["handle_times"] == 11 * config.handle_time_window  # full rings
+        assert size["handle_times"] <= len(RECORDED_QUEUES) * config.handle_time_window
+    full = len(RECORDED_QUEUES) * config.handle_time_window
+    assert sizes[-1]["handle_times"] == sizes[4]["handle_times"] == full  # full rings
     snap = state.snapshot()
     assert snap.drift > 0  # the lost leaves were noticed (and their callers dropped at Hangup)
     assert max(s.calls_taken for s in snap.lines.values()) > 0
@@ -616,7 +630,8 @@ def test_snapshot_expected_wait_uses_the_live_queue(config: StateConfig) -> None
 def test_seed_is_plain_data() -> None:
     seed = seed_from_queue_status(first_queue_status(SESSION), taken_at=12.5)
     assert isinstance(seed, LiveStateSeed) and seed.taken_at == 12.5
-    assert len(seed.queues) == 11 and len(seed.members) == 396 and seed.entries == ()
+    assert len(seed.queues) == len(RECORDED_QUEUES) and len(seed.members) == 36 * len(seed.queues)
+    assert seed.entries == ()
     assert isinstance(LiveState().snapshot(), LiveSnapshot)
 
 
@@ -665,3 +680,31 @@ async def test_resync_into_gives_up_and_leaves_the_state_unsynced(
     ami = StubAmi(first_queue_status(SESSION), failures=5, during=[], state=state)
     await resync_into(state, ami, attempts=3)  # type: ignore[arg-type]
     assert len(ami.sent) == 3 and not state.synced and state.size()["resync_buffer"] == 0
+
+
+def test_outlook_of_one_queue_equals_the_outlook_read_from_a_full_snapshot(config: StateConfig) -> None:
+    """``LiveState.outlook`` builds only the queue asked (issue 15): same answer as the full snapshot's,
+    with the queue's own handle times, with the other queues' (fallback), unsynced, unknown queue."""
+    state = state_from_queue_status(first_queue_status(SESSION), taken_at=1000.0, config=config)
+    names = list(state.snapshot().queues)
+
+    def fresh(queue: str) -> QueueOutlook | None:
+        state.apply({"Event": "QueueMemberStatus", "Timestamp": "1000.1", "Queue": queue, "MemberName": "cma-02",
+                     "Interface": "PJSIP/cma-02", "Status": "1", "Paused": "0", "Penalty": "0"})
+        return state.outlook(queue)  # the snapshot is stale here: outlook builds its own
+
+    for queue in [*names, "nope"]:
+        assert fresh(queue) == queue_outlook(state.snapshot(), queue)
+    for index, (line, _) in enumerate(state.snapshot().lines.items()):
+        state.apply({"Event": "AgentConnect", "Timestamp": f"{1001 + index}", "Queue": "hotline",
+                     "Uniqueid": f"u{index}", "MemberName": line, "Interface": f"PJSIP/{line}"})
+    state.apply(complete_event("cma-01", "hotline", 1100.0, talk=345))
+    state.apply({"Event": "QueueCallerJoin", "Timestamp": "1101", "Queue": "hotline", "Uniqueid": "w1",
+                 "Linkedid": "w1", "CallerIDNum": "0320000001", "Position": "1", "Count": "1"})
+    other = next(n for n in names if n != "hotline")
+    for queue in ("hotline", other):  # its own handle times; the pooled ones
+        outlook = fresh(queue)
+        assert outlook is not None and outlook == queue_outlook(state.snapshot(), queue)
+        assert outlook.expected_wait_seconds is not None
+    state.mark_unsynced()
+    assert fresh("hotline") is None and queue_outlook(state.snapshot(), "hotline") is None
