@@ -17,14 +17,24 @@ from pathlib import Path
 import asyncpg
 import structlog
 
-from aiguilleur import cli_report, cli_rules, cli_sim, cli_users, confgen
+from aiguilleur import (
+    cli_callbacks,
+    cli_cluster,
+    cli_report,
+    cli_route,
+    cli_rules,
+    cli_sim,
+    cli_users,
+    confgen,
+    kamailio_confgen,
+)
 from aiguilleur.cli_common import out as _out
 from aiguilleur.database import resolve
 from aiguilleur.logs import configure
 from cdr.migrate import current_version, migrate
 from config.loader import ConfigError, load_hotline
 from config.models import Hotline
-from config.settings import AmiSettings, FastAgiSettings, PbxSettings, Settings
+from config.settings import REPO_ROOT, AmiSettings, FastAgiSettings, PbxSettings, Settings
 from ivr.prompt_audio import generate as generate_prompts
 from ivr.prompts import SOUNDS_SUBDIR, catalogue
 
@@ -43,6 +53,14 @@ def render_conf(settings: Settings, hotline: Hotline) -> dict[str, str]:
 def render_default_conf(hotline: Hotline) -> dict[str, str]:
     """What is committed in ``asterisk_conf/``: the model defaults, not this machine's env."""
     return confgen.render(hotline, PbxSettings(), AmiSettings(), FastAgiSettings())
+
+
+KAMAILIO_CONF_DIR = REPO_ROOT / "kamailio_conf"
+
+
+def render_default_kamailio_conf() -> dict[str, str]:
+    """What is committed in ``kamailio_conf/``: the SIP front of the multi-node set-up, model defaults."""
+    return kamailio_confgen.render(PbxSettings().front)
 
 
 def write_conf(files: dict[str, str], out: Path) -> None:
@@ -78,16 +96,24 @@ def cmd_conf_generate(settings: Settings, args: argparse.Namespace) -> int:
     files = render_default_conf(hotline) if args.out is None else render_conf(settings, hotline)
     write_conf(files, out)
     _out(f"wrote {len(files)} files to {out}")
+    if args.out is None:
+        kamailio = render_default_kamailio_conf()
+        write_conf(kamailio, KAMAILIO_CONF_DIR)
+        _out(f"wrote {len(kamailio)} files to {KAMAILIO_CONF_DIR}")
     return 0
 
 
 def cmd_conf_check(settings: Settings, args: argparse.Namespace) -> int:
     drift = conf_drift(render_default_conf(_hotline(settings)), settings.asterisk_conf_dir)
+    kamailio_drift = conf_drift(render_default_kamailio_conf(), KAMAILIO_CONF_DIR)
     if drift:
         _out(f"asterisk_conf/ differs from config for: {', '.join(drift)}")
+    if kamailio_drift:
+        _out(f"kamailio_conf/ differs from config for: {', '.join(kamailio_drift)}")
+    if drift or kamailio_drift:
         _out("run `aiguilleur conf generate` and commit the result")
         return 1
-    _out("asterisk_conf/ matches config")
+    _out("asterisk_conf/ and kamailio_conf/ match config")
     return 0
 
 
@@ -241,7 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", nargs="?", type=Path, default=None)
     p.set_defaults(func=cmd_config_check)
 
-    p = sub.add_parser("conf", help="generate or check asterisk_conf/ from the config")
+    p = sub.add_parser("conf", help="generate or check asterisk_conf/ and kamailio_conf/ from the config")
     p.add_argument("action", choices=["generate", "check"])
     p.add_argument("--out", type=Path, default=None, help="write here with this machine's settings")
     p.set_defaults(func=lambda s, a: cmd_conf_generate(s, a) if a.action == "generate" else cmd_conf_check(s, a))
@@ -288,6 +314,9 @@ def build_parser() -> argparse.ArgumentParser:
     cli_sim.register(sub)
     cli_users.register(sub)
     cli_rules.register(sub)
+    cli_route.register(sub)
+    cli_callbacks.register(sub)
+    cli_cluster.register(sub)
     return parser
 
 

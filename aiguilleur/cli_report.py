@@ -19,7 +19,7 @@ import asyncpg
 from aiguilleur.cli_common import iso_date as _date
 from aiguilleur.cli_common import out as _out
 from aiguilleur.database import resolve
-from cdr.kpi import DEFINITIONS, Kpis, KpiSettings, Volume
+from cdr.kpi import DEFINITIONS, AppointmentKpis, CallbackKpis, Kpis, KpiSettings, Volume
 from cdr.reports import Report, build_report, write_csv
 from config.loader import load_hotline
 from config.models import Hotline
@@ -33,6 +33,13 @@ def _seconds(text: str) -> int:
         value = -1
     if value < 0:
         raise argparse.ArgumentTypeError(f"not a whole number of seconds >= 0: {text!r}")
+    return value
+
+
+def _minutes(text: str) -> int:
+    value = _seconds(text)
+    if value > 24 * 60:
+        raise argparse.ArgumentTypeError(f"more than a day of minutes: {text!r}")
     return value
 
 
@@ -53,6 +60,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    metavar="N", help="answered within N s counts for the service level (default %(default)s)")
     p.add_argument("--short-abandon-seconds", type=_seconds, default=KpiSettings.short_abandon_seconds,
                    metavar="N", help="an abandon after less than N s is short (default %(default)s)")
+    p.add_argument("--callback-minutes", type=_minutes, default=30, metavar="N",
+                   help="a closed-hours callback first tried within N min of the opening counts as on time "
+                        "(default %(default)s)")
     p.add_argument("--definitions", action="store_true", help="print the KPI formulas after the tables")
     p.set_defaults(func=cmd_report)
 
@@ -87,7 +97,7 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     except ValueError as exc:
         sys.stderr.write(f"aiguilleur report: {exc}\n")
         return 2
-    report = asyncio.run(_fetch(settings, hotline, first, last, kpi_settings))
+    report = asyncio.run(_fetch(settings, hotline, first, last, kpi_settings, args.callback_minutes))
     if args.csv == "-":
         write_csv(report, sys.stdout)
         return 0
@@ -105,13 +115,15 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _fetch(
-    settings: Settings, hotline: Hotline, first: dt.date, last: dt.date, kpi_settings: KpiSettings
+    settings: Settings, hotline: Hotline, first: dt.date, last: dt.date, kpi_settings: KpiSettings,
+    callback_minutes: int = 30,
 ) -> Report:
     database = await resolve(settings.database_url, settings.state_dir)
     try:
         conn = await asyncpg.connect(database.url)
         try:
-            return await build_report(conn, hotline, first, last, kpi_settings)
+            return await build_report(conn, hotline, first, last, kpi_settings,
+                                      callback_within_minutes=callback_minutes)
         finally:
             await conn.close()
     finally:
@@ -147,23 +159,25 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return [line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)]
 
 
-KPI_HEADERS = ("scope", "calls", "offered", "answered", "SL ans", "SL incl", "ASA s", "AHT s",
+# "SL" is cdr.kpi.service_level_live, the one the wallboard, the web reports and /metrics show; this
+# command sees no live queue, so nobody is counted as waiting (over a past window nobody is).
+KPI_HEADERS = ("scope", "calls", "offered", "answered", "SL ans", "SL", "ASA s", "AHT s",
                "aband", "aband>S", "short", "prank", "occup")
 VOLUME_HEADERS = ("", "calls", "answered", "aband_q", "timeout", "aband_ivr", "closed",
-                  "no_input", "invalid", "other", "degraded")
+                  "no_input", "invalid", "lost_pbx", "other", "degraded")
 
 
 def _kpi_row(scope: str, k: Kpis) -> list[str]:
     return [_safe(scope), str(k.calls), _num(k.offered), str(k.answered), _pct(k.service_level_answered),
-            _pct(k.service_level_inclusive), _secs(k.asa_seconds), _secs(k.aht_seconds), _pct(k.abandonment_rate),
+            _pct(k.service_level), _secs(k.asa_seconds), _secs(k.aht_seconds), _pct(k.abandonment_rate),
             _pct(k.abandonment_rate_excluding_short), _num(k.short_abandons), _pct(k.prank_share),
             _pct(k.occupancy)]
 
 
 def _volume_row(key: str, v: Volume) -> list[str]:
     return [_safe(key), *(str(n) for n in (v.calls, v.answered, v.abandoned_in_queue, v.timeout,
-                                            v.abandoned_in_ivr, v.closed, v.no_input, v.invalid, v.other,
-                                            v.degraded))]
+                                            v.abandoned_in_ivr, v.closed, v.no_input, v.invalid,
+                                            v.lost_by_pbx, v.other, v.degraded))]
 
 
 def render(report: Report) -> list[str]:
@@ -171,10 +185,11 @@ def render(report: Report) -> list[str]:
     span = str(report.first) if report.first == report.last else f"{report.first} to {report.last}"
     out = [
         f"Report {span} ({report.timezone})",
-        f"service level: answered with wait <= {s.service_level_seconds} s; short abandon: wait < "
-        f"{s.short_abandon_seconds} s; pranks ({', '.join(sorted(s.prank_exits))}) excluded from queue KPIs",
-        f"occupancy base: open hours of the window = {report.open_seconds / 3600:.2f} h per line; "
-        f"wrap-up from {report.wrapup_source}",
+        f"SL: answered with wait <= {s.service_level_seconds:g} s / (offered + callers still waiting > "
+        f"{s.service_level_seconds:g} s: none seen here); SL ans: same numerator / answered; short abandon: wait < "
+        f"{s.short_abandon_seconds:g} s; pranks ({', '.join(sorted(s.prank_exits))}) excluded from queue KPIs",
+        f"occupancy: (talk + wrap-up) / logged-in time (in a queue and not paused, from queue_log); a line "
+        f"without member rows: open hours = {report.open_seconds / 3600:.2f} h; wrap-up from {report.wrapup_source}",
         "",
         "KPIs (per partner: answered side only; abandons and pranks reach no partner)",
     ]
@@ -194,9 +209,9 @@ def render(report: Report) -> list[str]:
     busy = [(line, load) for line, load in report.lines.items() if load.answered]
     out += ["", "Lines that answered calls"]
     if busy:
-        out += table(("line", "partner", "answered", "work s", "logged s", "occup"), [
+        out += table(("line", "partner", "answered", "work s", "logged s", "logged from", "occup"), [
             [_safe(line), _safe(load.partner or "-"), str(load.answered), str(load.work_seconds),
-             str(load.logged_seconds), _pct(load.occupancy)]
+             str(load.logged_seconds), load.logged_source, _pct(load.occupancy)]
             for line, load in busy
         ])
     else:
@@ -204,4 +219,33 @@ def render(report: Report) -> list[str]:
     idle = len(report.lines) - len(busy)
     if idle:
         out.append(f"{idle} other line(s) answered no call (occupancy 0%)")
-    return out
+    return out + render_callbacks(report.callbacks) + render_appointments(report.appointments)
+
+
+def render_callbacks(k: CallbackKpis) -> list[str]:
+    """Callbacks and J+8 follow-ups due in the window (outbound: not in the inbound figures)."""
+    outcomes = ", ".join(f"{code} {count}" for code, count in k.followup_outcomes.items())
+    return [
+        "", "Callbacks and follow-ups (due in the window; their calls are outbound, not in the figures above)",
+        *table(("kind", "due", "done", "failed", "cancelled", "rate", f"placed <= {k.within_minutes} min"), [
+            ["callbacks", str(k.callbacks), str(k.callbacks_done), str(k.callbacks_failed),
+             str(k.callbacks_cancelled), _pct(k.callback_connect_rate), _pct(k.placed_within_opening)],
+            ["follow-ups", str(k.followups), str(k.followups_done), str(k.followups_failed), "-",
+             _pct(k.followup_reach_rate), "-"],
+        ]),
+        f"follow-up outcomes: {outcomes}",
+    ]
+
+
+def render_appointments(k: AppointmentKpis) -> list[str]:
+    """Appointments booked in the window (by booking time), per partner then each of its offices."""
+    rows: list[list[str]] = []
+    for partner, count in k.by_partner.items():
+        rows.append([_safe(partner), "(all)", str(count)])
+        rows += [[_safe(partner), _safe(office), str(n)]
+                 for office, n in k.by_office.items() if k.office_partner.get(office) == partner]
+    known = set(k.by_partner)
+    rows += [[_safe(k.office_partner.get(office) or "-"), _safe(office), str(n)]
+             for office, n in k.by_office.items() if k.office_partner.get(office) not in known]
+    return ["", f"Appointments booked in the window (by booking time): {k.booked}",
+            *(table(("partner", "office", "booked"), rows) if rows else ["(no partner)"])]

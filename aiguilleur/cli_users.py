@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import getpass
 import re
 import sys
@@ -26,7 +27,7 @@ from web.roles import ROLES
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = subparsers.add_parser("users", help="web accounts: add, passwd, list")
+    p = subparsers.add_parser("users", help="web accounts: add, passwd, list; failed logins")
     sub = p.add_subparsers(dest="users_action", required=True)
     add = sub.add_parser("add", help="create a web account (password from a prompt or stdin)")
     add.add_argument("name")
@@ -38,6 +39,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     passwd.set_defaults(func=cmd_users_passwd)
     lst = sub.add_parser("list", help="every account and its role")
     lst.set_defaults(func=cmd_users_list)
+    failures = sub.add_parser("failures", help="failed web logins: who was tried, from where, when",
+                              description="Failed web logins of the last hours, newest first, and the counts "
+                                          "per name and per client address (table login_failures).")
+    failures.add_argument("--hours", type=_hours, default=24, help="the last N hours (default %(default)s)")
+    failures.add_argument("--name", default=None, help="only this name")
+    failures.add_argument("--address", default=None, help="only this client address")
+    failures.add_argument("--limit", type=int, default=50, help="rows per table (default %(default)s)")
+    failures.set_defaults(func=cmd_users_failures)
+
+
+def _hours(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 24 * 90:
+        raise argparse.ArgumentTypeError(f"a whole number of hours from 1 to {24 * 90} (kept 90 days): {text!r}")
+    return int(text)
 
 
 def read_password() -> str:
@@ -87,8 +102,13 @@ def cmd_users_add(settings: Settings, args: argparse.Namespace) -> int:
     if args.line is not None:
         hotline = load_hotline(settings.hotline_file)
         known = [line for line, _ in hotline.lines()]
-        if args.line not in known:
+        softphones = hotline.advisors.supervisor_lines
+        if args.role == "advisor" and args.line not in known:
             sys.stderr.write(f"--line {args.line!r}: not a line of the hotline (e.g. {known[0]})\n")
+            return 2
+        if args.role != "advisor" and args.line not in softphones:
+            sys.stderr.write(f"--line {args.line!r}: a supervisor's line is a supervision softphone "
+                             f"({', '.join(softphones)})\n")
             return 2
     try:
         password = read_password()
@@ -142,3 +162,41 @@ async def _list(settings: Settings) -> int:
 
 def cmd_users_list(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(_list(settings))
+
+
+def _shown(text: str) -> str:
+    # Typed by anyone: shown as data, never as terminal control.
+    return text.encode("unicode_escape").decode("ascii")
+
+
+async def _failures(settings: Settings, hours: int, name: str | None, address: str | None, limit: int) -> int:
+    pool, database = await _with_pool(settings)
+    try:
+        since = dt.datetime.now(dt.UTC) - dt.timedelta(hours=hours)
+        found = await store.login_failures(pool, since, name=name, address=address, limit=limit)
+    finally:
+        await pool.close()
+        database.close()
+    _out(f"Failed logins in the last {hours} h")
+    _out("per name:")
+    for r in found.by_name:
+        account = "account" if r["account_exists"] else "no such account"
+        _out(f"  {_shown(r['name']):24} {r['failures']:5} failure(s) from {r['addresses']} address(es), "
+             f"{account}, last {r['last'].isoformat(timespec='seconds')}")
+    _out("per address:")
+    for r in found.by_address:
+        _out(f"  {_shown(r['address']):24} {r['failures']:5} failure(s) on {r['names']} name(s), "
+             f"last {r['last'].isoformat(timespec='seconds')}")
+    _out("latest:")
+    for r in found.rows:
+        _out(f"  {r['at'].isoformat(timespec='seconds')}  {_shown(r['name']):24} {_shown(r['address']):16} "
+             f"{r['reason']:13} {r['client']:5} {_shown(r['user_agent'])[:60]}")
+    _out(f"({len(found.rows)} failure(s) listed)")
+    return 0
+
+
+def cmd_users_failures(settings: Settings, args: argparse.Namespace) -> int:
+    if not 1 <= args.limit <= 500:
+        sys.stderr.write("--limit: from 1 to 500\n")
+        return 2
+    return asyncio.run(_failures(settings, args.hours, args.name, args.address, args.limit))

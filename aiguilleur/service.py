@@ -1,37 +1,47 @@
 """Composition root: every object built by hand and passed in, no magic.
 
 The service = FastAGI IVR server + AMI follower (CDR correlator) + CDR writer.
+With several Asterisk nodes (``settings.ami_nodes``, issue 13) the first one is followed and
+acted on as before; every other one is followed by an ``aiguilleur.nodes.NodeFollower`` (its
+own AMI link, resync, correlator and live state) into the same writer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
+import socket
+import time
+import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
 import structlog
 
+from aiguilleur.availability import AvailabilityRebaser, RebasingRulesEngine
+from aiguilleur.callbacks import CallbackDialer, CallbackStore
 from aiguilleur.caller_history import CallerHistory
-from aiguilleur.confgen import HOTLINE_CONTEXT
+from aiguilleur.confgen import CALLBACK_CALLER_CONTEXT, CALLBACK_CONTEXT, HOTLINE_CONTEXT
 from aiguilleur.database import Database, resolve
-from aiguilleur.rules import RulesEngine, RulesHolder
+from aiguilleur.nodes import NodeFollower, NodeWatch
+from aiguilleur.rules import RulesEngine, RulesHolder, files_needed
 from cdr.correlator import CdrCorrelator
 from cdr.migrate import migrate
 from cdr.recovery import run_recovery
 from cdr.writer import CdrWriter
 from config.models import Hotline
 from config.settings import Settings
-from ivr.agi_route import make_advisor_route, make_route
+from ivr.agi_route import make_route
 from ivr.fastagi import AgiApplication, serve
 from ivr.fastagi import stop as stop_fastagi
 from ivr.session import Clock
 from queues.advisors import AdvisorDesk
 from queues.ami import AmiClient, AmiError
 from queues.resync import expire_periodically, resync_into
-from queues.state import LiveState, StateConfig, penalties_by_line, queue_outlook
+from queues.state import LiveState, StateConfig, penalties_by_line
 from web.server import WebServer, start_web
 from web.wiring import deps_from_service
 
@@ -46,6 +56,16 @@ def make_clock(fixed: str | None) -> Clock:
     if instant.tzinfo is None:
         raise ValueError(f"AIGUILLEUR_NOW must include a UTC offset, got {fixed!r}")
     return lambda: instant
+
+
+def make_running_clock(fixed: str | None) -> Clock:
+    """The real clock, or one that starts at a fixed instant and runs (the callback dialer's
+    spacing between tries must elapse under a test clock too)."""
+    if fixed is None:
+        return lambda: dt.datetime.now(dt.UTC)
+    instant = make_clock(fixed)()
+    started = time.monotonic()
+    return lambda: instant + dt.timedelta(seconds=time.monotonic() - started)
 
 
 @dataclass
@@ -64,14 +84,28 @@ class Service:
     rules: RulesHolder
     desk: AdvisorDesk
     rules_engine: RulesEngine
+    rebaser: AvailabilityRebaser | None = None  # penalties follow the best tier present (routing.rebase)
     web: WebServer | None = None  # the web interface (web/), on settings.http
+    dialer: CallbackDialer | None = None  # places the promised callbacks (aiguilleur.callbacks)
+    node: str = "a"  # the first (acting) node: ``ami``, ``correlator`` and ``live`` are its
+    watch: NodeWatch | None = None  # the first node's restarts (its calls cut by them)
+    followers: list[NodeFollower] = field(default_factory=list)  # the other nodes, followed only
+
+    @property
+    def live_by_node(self) -> dict[str, LiveState]:
+        """Every followed node's live state, by node name."""
+        return {self.node: self.live, **{f.node: f.live for f in self.followers}}
 
     async def stop(self) -> None:
         if self.web is not None:
             await self.web.stop()
         await stop_fastagi(self.agi_server, self.agi_app)
         await self.ami.stop()
-        for task in self.tasks:  # recovery and wrap-up expiry
+        for follower in self.followers:
+            await follower.stop()
+        if self.watch is not None:
+            self.watch.stop()
+        for task in self.tasks:  # recovery, wrap-up expiry, rules, availability
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.writer.stop()
@@ -106,45 +140,79 @@ async def start_service(
         return partner.id if partner else None
 
     escalation_after = tuple(s.after_seconds for s in hotline.queues.escalation)
-    correlator = CdrCorrelator(partner_of=partner_of, escalation_after=escalation_after,
-                               call_contexts=frozenset({HOTLINE_CONTEXT}))
+
+    def new_correlator(node: str) -> CdrCorrelator:
+        return CdrCorrelator(partner_of=partner_of, escalation_after=escalation_after,
+                             call_contexts=frozenset({HOTLINE_CONTEXT}),
+                             callback_contexts=frozenset({CALLBACK_CONTEXT, CALLBACK_CALLER_CONTEXT}), node=node)
+
+    [(node, ami_settings), *other_nodes] = settings.followed_nodes()
+    correlator = new_correlator(node)
     live = LiveState(StateConfig.from_hotline(hotline))
+    watch = NodeWatch(node, correlator, writer.submit, settings.node_lost_after)
+    followers = [NodeFollower.build(name, other, new_correlator(name), LiveState(StateConfig.from_hotline(hotline)),
+                                    writer.submit, lost_after=settings.node_lost_after)
+                 for name, other in other_nodes]
     rules = RulesHolder(hotline)
+    rebaser: AvailabilityRebaser
+
+    recovery_wake = asyncio.Event()
 
     def on_event(event: Mapping[str, str]) -> None:
+        if correlator.ended_unseen(event):
+            recovery_wake.set()  # a call that began before we listened: only recovery records it
         # Call records and queue_log rows alike: the writer takes both.
         for item in correlator.feed(event):
             writer.submit(item)
         live.apply(event)
+        rebaser.on_event(event)  # after the live state took it: the round reads the state
+        dialer.on_event(event)
 
     ami: AmiClient
 
     async def on_ready() -> None:
-        # After every (re)login: nothing stale survives an outage or an Asterisk restart.
+        # After every (re)login: nothing stale survives an outage or an Asterisk restart,
+        # and calls that ended while we were away are recovered now, not at the next period.
+        recovery_wake.set()
+        await watch.link_up(ami)  # first: a restart under our calls records them lost
         await resync_into(live, ami)
         # Logged-in lines (kept by Asterisk across its restarts) ranked by the rules that run;
-        # the resync just read them, no second QueueStatus.
+        # the resync just read them, no second QueueStatus. Then re-based on who is present
+        # (the rebasing engine asks for that round after every reconcile, even a failed one).
         snapshot = live.snapshot()
         try:
             await rules_engine.reconcile_members(running=penalties_by_line(snapshot) if snapshot.synced else None)
         except (AmiError, ValueError) as error:
             log.warning("rules.reconcile_failed", error=str(error))
 
-    ami = AmiClient(settings.ami, on_event=on_event, on_ready=on_ready, on_down=live.mark_unsynced,
-                    record_to=record_ami)
+    def on_down() -> None:
+        live.mark_unsynced()
+        watch.link_down()
+
+    ami = AmiClient(ami_settings, on_event=on_event, on_ready=on_ready, on_down=on_down, record_to=record_ami)
     desk = AdvisorDesk(ami, rules)
-    rules_engine = RulesEngine(pool, ami, desk, rules, settings, database.url, settings.asterisk_etc_dirs)
+    rebaser = AvailabilityRebaser(live.snapshot, rules, desk.apply_change)
+    instance = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    dialer = CallbackDialer(CallbackStore(pool, instance), ami, rules, live.snapshot,
+                            make_running_clock(settings.now))
+    rules_engine = RebasingRulesEngine(pool, ami, desk, rules, settings, database.url, settings.asterisk_etc_dirs,
+                                       rebaser=rebaser, on_reloaded=lambda: resync_into(live, ami))
     await rules_engine.adopt(hotline, source=str(settings.hotline_file))
     await ami.start()
+    for follower in followers:
+        await follower.start()
     tasks = [
         asyncio.create_task(expire_periodically(live), name="live-state-expiry"),
         asyncio.create_task(rules_engine.run(), name="rules-engine"),
+        asyncio.create_task(rebaser.run(), name="availability-rebase"),
+        asyncio.create_task(dialer.run(), name="callback-dialer"),
     ]
 
     log_dir = asterisk_log_dir or settings.asterisk_log_dir
     if log_dir is not None:
         tasks.append(asyncio.create_task(
-            run_recovery(writer, pool, log_dir, partner_of, escalation_after=escalation_after),
+            run_recovery(writer, pool, log_dir, partner_of, escalation_after=escalation_after, wake=recovery_wake,
+                         node=node),
             name="cdr-recovery",
         ))
 
@@ -155,22 +223,24 @@ async def start_service(
         make_route(
             rules, make_clock(settings.now),
             recent_partner=history.recent_partner, on_callback=history.store_callback,
-            outlook=lambda queue: queue_outlook(live.snapshot(), queue),
+            outlook=live.outlook,
         ),
     )
-    agi_app.add_route("advisor", make_advisor_route(rules))
     agi_server = await serve(agi_app, settings.fastagi.host, settings.fastagi.port)
     log.info(
         "service.started",
         fastagi=f"{settings.fastagi.host}:{settings.fastagi.port}",
-        ami=f"{settings.ami.host}:{settings.ami.port}",
+        ami=f"{ami_settings.host}:{ami_settings.port}",
+        nodes=[name for name, _ in settings.followed_nodes()],
         database=database.url.split("@")[-1],
     )
     service = Service(database, pool, writer, correlator, ami, agi_app, agi_server, live, tasks,
-                      rules, desk, rules_engine)
+                      rules, desk, rules_engine, rebaser, dialer=dialer, node=node, watch=watch, followers=followers)
     try:
         service.web = await start_web(settings.http, deps_from_service(
-            service, hotline, pool=pool, live=live, correlator=correlator, writer=writer, ami=ami))
+            service, hotline, pool=pool, live=live, correlator=correlator, writer=writer, ami=ami,
+            smtp=settings.smtp, asterisk_files=lambda running, proposed: files_needed(running, proposed, settings),
+            asterisk_conf_dirs=settings.asterisk_etc_dirs))
     except OSError as exc:
         # Callers matter more than the web pages: a busy port leaves the telephony running without them.
         log.error("web.not_started", http=f"{settings.http.host}:{settings.http.port}", error=str(exc))

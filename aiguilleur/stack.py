@@ -1,7 +1,8 @@
 """``make run``: the whole hotline on this machine, stopped by Ctrl-C.
 
 Starts (and stops, in reverse, only what it started): the prompts, the
-sandbox Asterisk 22, a SIPp UAS playing the 36 advisors' softphones, and the
+sandbox Asterisk 22, a SIPp UAS playing the 36 advisors' softphones, a SIPp UAS
+playing the callers called back (on the trunk side), and the
 service (FastAGI IVR + AMI follower + CDR writer on PostgreSQL).
 """
 
@@ -39,8 +40,11 @@ async def run_stack(settings: Settings, hotline: Hotline, stop: asyncio.Event) -
 
 
 @asynccontextmanager
-async def stack_up(settings: Settings, hotline: Hotline) -> AsyncIterator[Service]:
-    """Everything up (prompts, PBX, lines, service); stopped in reverse on exit."""
+async def stack_up(settings: Settings, hotline: Hotline, *, instance: str = "run") -> AsyncIterator[Service]:
+    """Everything up (prompts, PBX, lines, service); stopped in reverse on exit.
+
+    ``instance``: the sandbox Asterisk's instance name (``make run``: "run"; a benchmark its own).
+    """
     from sandbox.pbx import SandboxPbx, default_cache_dir, ensure_root
     from sandbox.sipp import AgentsUas
 
@@ -57,7 +61,7 @@ async def stack_up(settings: Settings, hotline: Hotline) -> AsyncIterator[Servic
         conf_dir.mkdir(parents=True, exist_ok=True)
         for name, text in render(hotline, settings.pbx, settings.ami, settings.fastagi).items():
             (conf_dir / name).write_text(text, encoding="utf-8")
-        pbx = SandboxPbx(root, "run", conf_dir)
+        pbx = SandboxPbx(root, instance, conf_dir)
         pbx.install_sounds(prompts_dir, SOUNDS_SUBDIR)
 
         # The service first, so the first call already finds the IVR.
@@ -75,6 +79,14 @@ async def stack_up(settings: Settings, hotline: Hotline) -> AsyncIterator[Servic
             agents.start()
             stack.callback(agents.stop)
 
+        if settings.pbx.trunk_contact_port is not None:
+            # The callers called back (callbacks, J+8 follow-ups) answer on the trunk side.
+            callers = AgentsUas(settings.pbx.trunk_contact_port, local_ip=settings.pbx.trunk_contact_host)
+            callers.start()
+            stack.callback(callers.stop)
+            log.info("trunk_callers.started", pid=callers.pid,
+                     sip=f"{settings.pbx.trunk_contact_host}:{settings.pbx.trunk_contact_port}")
+
         await service.ami.wait_ready(timeout=15)
         # SIPp plays the 36 advisors, all at their desks: each line logs in as with *45.
         await service.desk.login_all()
@@ -83,6 +95,9 @@ async def stack_up(settings: Settings, hotline: Hotline) -> AsyncIterator[Servic
         _say(f"  regional number {hotline.number} on sip:{settings.pbx.sip_host}:{settings.pbx.sip_port}")
         _say(f"  {len(hotline.lines())} partner lines answered by a SIPp softphone on port "
              f"{settings.pbx.line_contact_port}, all logged in")
+        if settings.pbx.trunk_contact_port is not None:
+            _say(f"  callers called back answered by a SIPp UAS on "
+                 f"{settings.pbx.trunk_contact_host}:{settings.pbx.trunk_contact_port} (the trunk side)")
         _say("  advisors' feature codes: *45 log in, *46 log out, *47<digit> pause, *48 unpause")
         if service.web is not None:
             _say(f"  web (wallboard, advisor page, rules, reports): {service.web.url}/")
