@@ -61,6 +61,7 @@ from web.security import (
     same_site_path,
     token_digest,
 )
+from web.wallboard import queue_label, short_names
 from web.wrapup import WrapupBook
 
 log = structlog.get_logger(__name__)
@@ -576,6 +577,10 @@ async def _screen(request: web.Request, state: LineState) -> screen.ScreenPop:
             return screen.in_wrapup(pending, state.status)
         return screen.build(state, None, (), (), _hotline(request).menu)
     pop = await _call_screen(request, state)
+    if pop.queue:
+        hotline = _hotline(request)
+        pop = dataclasses.replace(pop, queue_label=queue_label(pop.queue, short_names(hotline.partners),
+                                                                 hotline.queues.general_queue))
     book.remember(pop)
     return pop
 

@@ -20,7 +20,7 @@ from cdr.spreadsheet import spreadsheet_csv
 from config.models import Hotline
 from web.pages import PageUser, e, layout
 from web.screen import OUTCOME_LABELS, STEP_LABELS
-from web.wallboard import queue_label
+from web.wallboard import queue_label, short_names
 
 FILTERS: Final = ("number", "outcome", "partner", "need", "sector", "size", "departement")
 ANSWERS: Final = ("need", "sector", "size", "departement")
@@ -229,7 +229,7 @@ def call_page(story: CallStory, hotline: Hotline, user: PageUser, csrf: str) -> 
     tz = ZoneInfo(hotline.hours.timezone)
     labels = answer_labels(hotline)
     partners = {p.id: p.name for p in hotline.partners}
-    short = {p.id: p.name.split(" (", 1)[0] for p in hotline.partners}
+    short = short_names(hotline.partners)
     parts: list[str] = []
     for r in story.records:
         facts = [

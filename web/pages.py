@@ -271,7 +271,7 @@ def screen_body(pop: ScreenPop) -> str:
     return (
         status
         + f'<section id="caller" class="caller {e(pop.call_state)}"><h2>{e(state)}'
-        + (f' — file {e(pop.queue)}' if pop.queue else "") + "</h2>"
+        + (f' — file {e(pop.queue_label or pop.queue)}' if pop.queue else "") + "</h2>"
         + _callback_banner(pop)
         + f'<p class="who"><span id="caller-number">{e(pop.number)}</span> '
         + f'<span id="caller-clid">{e(pop.clid)}</span></p>'

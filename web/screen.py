@@ -123,6 +123,7 @@ class ScreenPop:
     line_status: str
     call_state: str | None  # "ringing" | "connected" | None (no queue call on the line)
     queue: str | None = None
+    queue_label: str | None = None  # the queue in words (``web.wallboard.queue_label``)
     number: str = ""
     clid: str = ""
     answers: tuple[Answer, ...] = ()

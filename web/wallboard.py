@@ -18,9 +18,9 @@ text (the wallboard's JavaScript uses ``textContent``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, Protocol
 
 from cdr.kpi import KpiSettings, service_level_of_counts
 from config.models import WallboardThresholds
@@ -45,6 +45,15 @@ class TodayStats:
     answered_within_threshold: int
     abandoned: int
     service_level: float | None  # of the records alone (within threshold / offered): the wallboard adds the waiting
+
+
+class PartnerLike(Protocol):
+    """A partner as the config (``config.models.Partner``) and the wallboard (``PartnerInfo``) both have it."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +207,11 @@ def alarm_texts(
     return tuple(f"Alarme : {texts[name]}" for name in LEVEL_FIGURES if levels.get(name) == "alarm")
 
 
+def short_names(partners: Iterable[PartnerLike]) -> dict[str, str]:
+    """Partner id -> the name before its parenthesis ("CMA (Chambre de métiers…)" -> "CMA")."""
+    return {p.id: p.name.split(" (", 1)[0] for p in partners}
+
+
 def queue_label(name: str, partner_names: Mapping[str, str], general_queue: str = "hotline") -> str:
     """A queue in words: ``rank-cma-mel`` -> "CMA → MEL" (the partners' tiers, best first),
     ``partner-cci`` -> "CCI (transferts)", the general queue -> "file générale"."""
@@ -227,7 +241,7 @@ def build(
     thresholds: WallboardThresholds | None = None,
 ) -> Wallboard:
     limits = thresholds or WallboardThresholds()
-    short_names = {p.id: p.name.split(" (", 1)[0] for p in partners}
+    names = short_names(partners)
     queues: list[QueueRow] = []
     idle = 0
     past_total = 0
@@ -258,7 +272,7 @@ def build(
         offered = stats.offered if stats else 0
         queues.append(QueueRow(
             name=name,
-            label=queue_label(name, short_names),
+            label=queue_label(name, names),
             waiting=len(view.callers),
             longest_wait_seconds=max(waits, default=0),
             expected_wait_seconds=None if expected is None else round(expected),

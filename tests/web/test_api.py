@@ -252,7 +252,7 @@ async def test_advisor_screen_pops_ivr_answers_earlier_calls_and_the_matching_me
          "Exten": "0800596280"},
         {"Event": "UserEvent", "UserEvent": "AiguilleurIvr", "Timestamp": stamp(), "Uniqueid": "9200.1",
          "Linkedid": "9200.1", "Need": "difficulty", "Sector": "crafts", "Size": "micro", "Departement": "nord",
-         "Exit": "completed", "Queue": "sector-crafts"},
+         "Exit": "completed", "Queue": "rank-cma-mel"},
     ):
         web_stack.correlator.feed(event)
     async with aiohttp.ClientSession() as http:
@@ -261,11 +261,13 @@ async def test_advisor_screen_pops_ivr_answers_earlier_calls_and_the_matching_me
         async with http.get(f"{web_stack.url}/api/advisor/stream", headers=web_stack.bearer("alice")) as stream:
             idle = await read_event(stream, "screen")
             assert idle["call_state"] is None and idle["line"] == "cma-01"
-            web_stack.live.apply(join("9200.1", "sector-crafts", "0321000001", "Boulangerie Dupont"))
-            web_stack.live.apply(agent_called("9200.1", "sector-crafts", "cma-01"))
+            web_stack.live.apply(join("9200.1", "rank-cma-mel", "0321000001", "Boulangerie Dupont"))
+            web_stack.live.apply(agent_called("9200.1", "rank-cma-mel", "cma-01"))
             pop = await asyncio.wait_for(read_event(stream, "screen"), 1.0)
     try:
         assert pop["call_state"] == "ringing" and pop["number"] == "0321000001"
+        # the queue in words, not its slug
+        assert (pop["queue"], pop["queue_label"]) == ("rank-cma-mel", "CMA → MEL → les autres")
         assert "Boulangerie Dupont" in str(pop["clid"])
         answers = {a["step"]: a["value_label"] for a in pop["answers"]}  # type: ignore[attr-defined]
         assert answers == {"need": "entreprise en difficulté", "sector": "artisanat", "size": "1 à 9 salariés",
@@ -280,8 +282,8 @@ async def test_advisor_screen_pops_ivr_answers_earlier_calls_and_the_matching_me
                 f"{web_stack.url}/api/advisor/screen?line=cma-01", headers=web_stack.bearer("bob")) as r:
             assert r.status == 403  # bob's line is cci-02
     finally:
-        web_stack.live.apply(ring_over("9200.1", "sector-crafts", "cma-01"))
-        web_stack.live.apply(leave("9200.1", "sector-crafts"))
+        web_stack.live.apply(ring_over("9200.1", "rank-cma-mel", "cma-01"))
+        web_stack.live.apply(leave("9200.1", "rank-cma-mel"))
 
 
 async def test_agent_actions_reach_the_desk_and_an_advisor_only_acts_on_their_line(web_stack: WebStack) -> None:

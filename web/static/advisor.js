@@ -21,7 +21,7 @@
       screen.replaceChildren(status, el("p", { id: "no-call", class: "idle" }, "Aucun appel en cours sur cette ligne."));
       return;
     }
-    const title = (TITLES[pop.call_state] || pop.call_state) + (pop.queue ? " — file " + pop.queue : "");
+    const title = (TITLES[pop.call_state] || pop.call_state) + (pop.queue ? " — file " + (pop.queue_label || pop.queue) : "");
     const answers = pop.answers.length ? pop.answers.map((a) => el("tr", {}, el("th", {}, a.label), el("td", {}, a.value_label)))
       : [el("tr", {}, el("td", {}, "Pas de réponse au menu"))];
     // An outbound call (a callback or a J+8 follow-up): say so, why, and whose answers these are.
