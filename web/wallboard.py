@@ -34,6 +34,8 @@ MAX_CALLERS_SHOWN: Final = 5
 Level = Literal["ok", "warn", "alarm"]
 # The summary figures that carry a level, in the order the alarm text names them.
 LEVEL_FIGURES: Final = ("service_level", "longest_wait", "callers_waiting", "lines_free")
+# The figures a queue row carries a level for.
+QUEUE_LEVEL_FIGURES: Final = ("service_level", "longest_wait")
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +91,9 @@ class QueueRow:
     waiting_past_threshold: int = 0
     callers_more: int = 0  # waiting but not listed ("+N de plus")
     label: str = ""  # the queue in words (``queue_label``)
+    # ok | warn | alarm of the queue's own longest wait and service level, against the wallboard's
+    # thresholds (the caller count and lines free are the hotline's: their limits are for the whole).
+    levels: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,15 +275,19 @@ def build(
         past_total += past
         within = stats.answered_within_threshold if stats else 0
         offered = stats.offered if stats else 0
+        queue_sl = service_level_of_counts(within, offered, past)
+        longest_here = max(waits, default=0)
+        queue_levels = figure_levels(limits, service_level=queue_sl, longest_wait=longest_here,
+                                     callers_waiting=0, lines_free=limits.lines_free_warn)
         queues.append(QueueRow(
             name=name,
             label=queue_label(name, names),
             waiting=len(view.callers),
-            longest_wait_seconds=max(waits, default=0),
+            longest_wait_seconds=longest_here,
             expected_wait_seconds=None if expected is None else round(expected),
             lines_available=available,
             lines_staffed=staffed,
-            service_level_today=service_level_of_counts(within, offered, past),
+            service_level_today=queue_sl,
             offered_today=offered,
             answered_today=stats.answered if stats else 0,
             abandoned_today=stats.abandoned if stats else 0,
@@ -286,6 +295,7 @@ def build(
             answered_within_threshold_today=within,
             waiting_past_threshold=past,
             callers_more=max(0, len(view.callers) - MAX_CALLERS_SHOWN),
+            levels={name: queue_levels[name] for name in QUEUE_LEVEL_FIGURES},
         ))
     rows: list[PartnerRow] = []
     agents: list[AgentRow] = []

@@ -71,6 +71,31 @@ def test_a_caller_past_the_longest_wait_alarm_raises_the_alarm_with_its_text(hot
     assert late.to_json()["thresholds"]["longest_wait_alarm_seconds"] == 120  # the page re-evaluates as it ticks
 
 
+def test_a_queue_row_turns_warn_then_alarm_with_its_own_longest_wait_and_service_level(
+    hotline: Hotline, live: LiveState,
+) -> None:
+    joined = live.now + 1
+    join(live, "4.1", "sector-crafts", joined)
+    join(live, "4.2", "hotline", joined + 100)
+
+    def row(board_now: float, name: str, today: dict[str, TodayStats] | None = None) -> tuple[str, str]:
+        board = build(live.snapshot(), partners(hotline), today or {}, board_now, thresholds=LIMITS)
+        queue = next(q for q in board.queues if q.name == name)
+        return queue.levels["longest_wait"], queue.levels["service_level"]
+
+    assert row(joined + 10, "sector-crafts") == ("ok", "ok")  # nothing to count yet (T = 20 s)
+    assert row(joined + 30, "sector-crafts") == ("ok", "alarm")  # 0 of 1 within T: the caller waits past it
+    assert row(joined + 90, "sector-crafts") == ("warn", "alarm")
+    assert row(joined + 130, "sector-crafts") == ("alarm", "alarm")
+    assert row(joined + 130, "hotline")[0] == "ok"  # 30 s: the other queue's caller is not its own
+    good_day = {"hotline": TodayStats(offered=10, answered=10, answered_within_threshold=10, abandoned=0,
+                                      service_level=1.0)}
+    assert row(joined + 110, "hotline", good_day) == ("ok", "ok")  # 10 of 10 within, 1 waiting 10 s
+    board = build(live.snapshot(), partners(hotline), {}, joined + 130, thresholds=LIMITS)
+    html = pages.wallboard_body(board)
+    assert 'class="longest lvl-alarm" data-wait="130"' in html and 'class="sl lvl-alarm"' in html
+
+
 def test_lines_free_count_each_line_once_and_alarm_at_none(hotline: Hotline, live: LiveState) -> None:
     board = build(live.snapshot(), partners(hotline), {}, live.now + 1, thresholds=LIMITS)
     available = sum(1 for s in live.snapshot().lines.values() if s.status == "available")

@@ -52,6 +52,9 @@ async def test_crisis_wallboard_alarms_overflows_and_pauses_a_line_from_the_grid
         await expect(callers).to_have_count(6)
         await expect(callers.nth(0)).to_contain_text("Appelant 1")
         await expect(callers.nth(5)).to_have_text("+3 de plus")
+        # the queue's own row turns red too: its longest wait and its service level
+        await expect(page.locator(f'tr[data-queue="{QUEUE}"] td.longest')).to_have_class("longest lvl-alarm")
+        await expect(page.locator(f'tr[data-queue="{QUEUE}"] td.sl')).to_have_class("sl lvl-alarm")
         await page.screenshot(path=str(ARTIFACTS / "wallboard-crisis-1080p.png"), full_page=True)
 
         row = page.locator('#agent-rows tr[data-line="cma-01"]')

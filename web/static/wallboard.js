@@ -27,11 +27,13 @@
         board.service_level_seconds);
       return el("tr", { "data-queue": q.name, class: q.waiting ? "hot" : "" },
         el("th", { title: q.name }, q.label || q.name), el("td", { class: "waiting", title: hint.callers_waiting }, q.waiting),
-        el("td", { class: "longest", "data-wait": q.longest_wait_seconds, title: hint.longest_wait },
+        el("td", { class: "longest lvl-" + ((q.levels || {}).longest_wait || "ok"), "data-wait": q.longest_wait_seconds,
+          title: hint.longest_wait },
           clock(q.longest_wait_seconds)),
         el("td", { class: "expected", title: hint.expected_wait }, clock(q.expected_wait_seconds)),
         el("td", { class: "free", title: hint.lines_available }, q.lines_available + "/" + q.lines_staffed),
-        el("td", { class: "sl", title: hint.service_level }, el("span", { class: "sl-value" },
+        el("td", { class: "sl lvl-" + ((q.levels || {}).service_level || "ok"), title: hint.service_level },
+          el("span", { class: "sl-value" },
           percent(q.service_level_today)), " ", el("small", { class: "sl-counts" }, counts ? "(" + counts + ")" : "")),
         el("td", {}, callers));
     });
@@ -144,6 +146,12 @@
       if (raw === "") continue;
       const wrapup = node.parentNode.querySelector(".state").textContent === (labels.wrapup || "wrapup");
       node.textContent = clock(wrapup ? Math.max(0, Number(raw) - extra) : Number(raw) + extra);
+    }
+    if (thresholds.longest_wait_alarm_seconds !== undefined) {
+      for (const cell of document.querySelectorAll("#queue-rows td.longest")) {
+        const base = Number(cell.getAttribute("data-wait"));
+        if (base > 0) cell.className = "longest lvl-" + waitLevel(base + extra);
+      }
     }
     const longest = document.getElementById("longest");
     if (thresholds.longest_wait_alarm_seconds !== undefined && longest) {
