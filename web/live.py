@@ -49,6 +49,15 @@ def today_stats(calls: list[CallFacts], settings: KpiSettings) -> tuple[dict[str
     return per_queue, stats(calls)
 
 
+def answered_by_line(calls: list[CallFacts]) -> dict[str, int]:
+    """Calls each line answered (``answered`` records naming the line), for the agent grid."""
+    counts: dict[str, int] = {}
+    for call in calls:
+        if call.outcome == "answered" and call.line:
+            counts[call.line] = counts.get(call.line, 0) + 1
+    return counts
+
+
 @dataclass
 class _Frame:
     generation: int
@@ -90,6 +99,7 @@ class LiveFeed:
         self.clock = clock
         self.today: dict[str, TodayStats] = {}
         self.today_overall: TodayStats | None = None
+        self.answered_today_by_line: dict[str, int] = {}
         self.updates = 0
         self.clients = 0
         self._changed = asyncio.Event()
@@ -141,7 +151,7 @@ class LiveFeed:
         self._seen = self._key(snapshot)
         board = build(snapshot, self.partners(), self.today, self.clock(), today_overall=self.today_overall,
                       service_level_seconds=self.kpi_settings.service_level_seconds,
-                      thresholds=self.hotline.hotline.wallboard)
+                      thresholds=self.hotline.hotline.wallboard, answered_today_by_line=self.answered_today_by_line)
         self._frame = _Frame(generation, board, sse_frame("wallboard", board.to_json(), generation))
         self.wake()  # whoever built it (the poll or a page), every stream gets the new frame
 
@@ -183,8 +193,9 @@ class LiveFeed:
             calls = await fetch_calls(conn, day, day, hotline.hours.timezone,
                                       wrapup_column=await has_wrapup_column(conn))
         per_queue, overall = today_stats(calls, self.kpi_settings)
-        if per_queue != self.today or overall != self.today_overall:
-            self.today, self.today_overall = per_queue, overall
+        by_line = answered_by_line(calls)
+        if per_queue != self.today or overall != self.today_overall or by_line != self.answered_today_by_line:
+            self.today, self.today_overall, self.answered_today_by_line = per_queue, overall, by_line
             self._today_revision += 1
 
     async def run_today(self) -> None:

@@ -78,7 +78,7 @@ SCHEMAS: Final[dict[str, Schema]] = {
                       "alarms": array(STR), "thresholds": {"type": "object", "additionalProperties": NUM},
                       "agents": array(obj({"line": STR, "partner": STR, "status": STR,
                                            "seconds_in_status": nullable(INT), "calls_taken": INT,
-                                           "paused_reason": STR}))},
+                                           "paused_reason": STR, "calls_today": INT}))},
                      ["version", "synced", "as_of", "waiting", "longest_wait_seconds", "service_level_today",
                       "queues", "partners", "idle_queues", "lines_free", "levels", "alarms", "agents"]),
     "CallRecord": obj({"linkedid": STR, "start": STR, "src": STR, "clid": STR, "outcome": STR,

@@ -227,7 +227,7 @@ def agent_grid(board: Wallboard) -> str:
         f'<tr data-line="{e(a.line)}"><th scope="row">{e(a.line)}</th><td>{e(a.partner)}</td>'
         f'<td class="state">{e(STATUS_LABELS.get(a.status, a.status))}</td>'
         f'<td class="since" data-since="{"" if a.seconds_in_status is None else a.seconds_in_status}">'
-        f'{clock(a.seconds_in_status)}</td><td class="taken">{a.calls_taken}</td>'
+        f'{clock(a.seconds_in_status)}</td><td class="taken">{a.calls_today}</td>'
         f'<td class="reason">{e(a.paused_reason)}</td><td class="actions-cell"></td></tr>'
         for a in board.agents
     )
@@ -237,8 +237,9 @@ def agent_grid(board: Wallboard) -> str:
         '<table class="agents" aria-labelledby="agents-title"><thead><tr><th scope="col">Ligne</th>'
         '<th scope="col">Partenaire</th><th scope="col">État</th>'
         '<th scope="col" title="Temps dans l\'état (post-appel : temps restant)">Depuis</th>'
-        '<th scope="col" title="Appels répondus depuis la connexion de la ligne à ses files (Asterisk)">'
-        'Appels pris</th><th scope="col">Motif de pause</th><th scope="col">Actions</th></tr></thead>'
+        '<th scope="col" title="Appels répondus par la ligne depuis minuit (heure de la hotline), '
+        'd\'après les fiches d\'appel">Appels pris aujourd\'hui</th>'
+        '<th scope="col">Motif de pause</th><th scope="col">Actions</th></tr></thead>'
         f'<tbody id="agent-rows">{rows}</tbody></table>'
     )
 

@@ -123,6 +123,9 @@ class AgentRow:
     seconds_in_status: int | None  # None when the state's start is unknown (loaded by a resync)
     calls_taken: int  # app_queue's CallsTaken: calls answered since the line joined its queues
     paused_reason: str
+    # Calls the line answered today (the hotline's calendar day, from the call records): what the
+    # grid shows, since CallsTaken restarts at every login and never at midnight.
+    calls_today: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,8 +247,10 @@ def build(
     today_overall: TodayStats | None = None,
     service_level_seconds: float = KpiSettings.service_level_seconds,
     thresholds: WallboardThresholds | None = None,
+    answered_today_by_line: Mapping[str, int] | None = None,
 ) -> Wallboard:
     limits = thresholds or WallboardThresholds()
+    taken_today = answered_today_by_line or {}
     names = short_names(partners)
     queues: list[QueueRow] = []
     idle = 0
@@ -315,7 +320,7 @@ def build(
                                      state.calls_taken))
             row = lines[-1]
             agents.append(AgentRow(row.line, partner.name, row.status, row.seconds_in_status, row.calls_taken,
-                                   row.paused_reason))
+                                   row.paused_reason, taken_today.get(row.line, 0)))
         rows.append(PartnerRow(partner.id, partner.name, counts, tuple(lines)))
     guests = [line for line_id, line in sorted(snapshot.lines.items()) if line_id not in listed]
     if guests:  # dynamic members Asterisk lists but the hotline does not (a guest softphone)
@@ -325,7 +330,7 @@ def build(
         guest_rows = tuple(LineRow(s.line, s.status, s.paused_reason, _since(s, now), s.calls_taken) for s in guests)
         rows.append(PartnerRow("other", "Autres lignes", counts, guest_rows))
         agents.extend(AgentRow(r.line, "Autres lignes", r.status, r.seconds_in_status, r.calls_taken,
-                               r.paused_reason) for r in guest_rows)
+                               r.paused_reason, taken_today.get(r.line, 0)) for r in guest_rows)
     # Idle ranking queues have nobody waiting: the overall count is every caller of the snapshot.
     overall_within = today_overall.answered_within_threshold if today_overall else 0
     overall_offered = today_overall.offered if today_overall else 0

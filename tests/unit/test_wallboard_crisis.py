@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from pydantic import ValidationError
 
@@ -138,6 +140,24 @@ def test_the_agent_grid_has_every_line_with_its_partner_state_time_and_reason(
     assert 'id="agent-rows"' in html and "&lt;b&gt;repas&lt;/b&gt;" in html and "<b>repas</b>" not in html
     assert '<td class="since" data-since="42">0:42</td>' in html
 
+
+
+def test_the_agent_grid_counts_the_calls_each_line_answered_today_from_the_records(
+        hotline: Hotline, live: LiveState) -> None:
+    from cdr.kpi import CallFacts
+    from web.live import answered_by_line
+
+    day = dt.datetime(2026, 3, 30, 9, 0, tzinfo=dt.UTC)
+    calls = [CallFacts(f"1.{n}", day, "answered", queue="hotline", line="cma-01") for n in range(3)]
+    calls += [CallFacts("2.1", day, "answered", queue="hotline", line="cci-02"),
+              CallFacts("2.2", day, "abandoned_in_queue", queue="hotline"),
+              CallFacts("2.3", day, "lost_by_pbx", queue="hotline", line="cci-02")]  # cut by Asterisk: not taken
+    counts = answered_by_line(calls)
+    assert counts == {"cma-01": 3, "cci-02": 1}
+    board = build(live.snapshot(), partners(hotline), {}, live.now + 1, answered_today_by_line=counts)
+    grid = {a.line: a.calls_today for a in board.agents}
+    assert (grid["cma-01"], grid["cci-02"], grid["mel-01"]) == (3, 1, 0)
+    assert '<td class="taken">3</td>' in pages.wallboard_body(board)
 
 
 def pause_event(live: LiveState, line: str, at: float, paused: bool) -> list[dict[str, str]]:

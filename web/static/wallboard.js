@@ -105,7 +105,7 @@
       return el("tr", { "data-line": a.line }, el("th", { scope: "row" }, a.line), el("td", {}, a.partner),
         el("td", { class: "state" }, labels[a.status] || a.status),
         el("td", { class: "since", "data-since": since }, clock(a.seconds_in_status)),
-        el("td", { class: "taken" }, a.calls_taken), el("td", { class: "reason" }, a.paused_reason),
+        el("td", { class: "taken" }, a.calls_today), el("td", { class: "reason" }, a.paused_reason),
         el("td", { class: "actions-cell" }, ...actionButtons(a)));
     }));
   }
