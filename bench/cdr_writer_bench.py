@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import datetime as dt
 import json
 import sys
@@ -35,8 +34,9 @@ import asyncpg
 
 from cdr.correlator import CallRecord
 from cdr.migrate import migrate
+from cdr.record_sql import COLUMNS, UPSERT_SQL, Method, as_row
 from cdr.spool import Spool
-from cdr.writer import UPSERT_SQL, CdrWriter, Method, as_row
+from cdr.writer import CdrWriter
 
 DATABASE = "aiguilleur_bench"
 T0 = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
@@ -51,8 +51,7 @@ TEMPLATE = CallRecord(
 )
 
 
-_FIELDS = tuple(f.name for f in dataclasses.fields(CallRecord))
-_TEMPLATE_VALUES = dict(zip(_FIELDS, dataclasses.astuple(TEMPLATE), strict=True))
+_TEMPLATE_VALUES: dict[str, Any] = dict(zip(COLUMNS, as_row(TEMPLATE), strict=True))
 
 
 def make_record(prefix: str, n: int) -> CallRecord:

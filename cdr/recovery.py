@@ -51,8 +51,9 @@ import structlog
 from cdr.asterisk_fields import ANSWERS, CALLER_NAME, CALLER_NUMBER, HOTLINE_MARK, ROUTING, cdr_variable
 from cdr.correlator import DEFAULT_NODE, CallRecord, CdrItem, caller_clid, channel_target
 from cdr.queue_log import QueueLogEntry, parse_queue_log_file
+from cdr.record_sql import Connection, write_items
 from cdr.vocabulary import IvrExit, outcome_of
-from cdr.writer import CdrWriter, Connection, write_items
+from cdr.writer import CdrWriter
 
 log = structlog.get_logger(__name__)
 

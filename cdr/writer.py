@@ -1,4 +1,4 @@
-"""Write call records and queue_log rows to PostgreSQL: batched, idempotent, lossless.
+"""The CDR writer: call records and queue_log rows on their way to PostgreSQL, batched and lossless.
 
 The path of one item (a ``CallRecord`` or a ``QueueLogEntry``)::
 
@@ -16,16 +16,14 @@ The path of one item (a ``CallRecord`` or a ``QueueLogEntry``)::
 - PostgreSQL down, restarting, or the schema not there yet: items keep going to
   the spool; the in-memory queue keeps at most ``max_queue`` items (the oldest
   are then read back from the spool), so memory stays flat however long the
-  outage. When PostgreSQL is back, the spool is replayed in sequence order.
+  outage. A failed write is tried again, the wait doubling from ``retry_seconds``
+  up to ``max_retry_seconds``; when PostgreSQL is back, the spool is replayed in
+  sequence order.
 - On start, what a previous run left in the spool is replayed first.
-- Batches go to PostgreSQL as COPY into a temporary staging table + one
-  ``INSERT ... SELECT ... ON CONFLICT`` (faster than ``executemany``: see
-  ``bench.cdr_writer_bench``), two batches in flight on two connections when
-  they share no call, acknowledged in order.
-- Writes are idempotent (``cdr`` upserted on ``(node, linkedid)``, ``queue_log`` on its
-  natural key, the node first: a linkedid or callid is unique on one Asterisk node only),
-  so replaying a batch that was written just before a crash duplicates nothing. A
-  recovered record never replaces a live one.
+- A batch is written by ``cdr.record_sql.write_rows`` (one transaction, COPY, an
+  upsert where a call is already there): idempotent, so replaying a batch that was
+  written just before a crash duplicates nothing. Two batches are in flight on two
+  connections when they share no call, acknowledged in order.
 - A batch PostgreSQL rejects for its data (SQLSTATE classes 22 and 23, not
   transient) is retried row by row; a row still rejected goes to
   ``spool/rejected.jsonl`` (JSON, with the error), never silently dropped.
@@ -38,59 +36,19 @@ import contextlib
 import dataclasses
 import json
 from collections import deque
-from collections.abc import Iterable, Sequence
 from itertools import islice
-from operator import attrgetter, itemgetter
 from pathlib import Path
-from typing import Any, Literal, TypeAlias
+from typing import Any
 
 import asyncpg
 import structlog
 
 from cdr.correlator import CallRecord, CdrItem
 from cdr.queue_log import QueueLogEntry
-from cdr.spool import CDR_KIND, CODECS, QLOG_KIND, Row, Spool, SpoolReader, as_json, encode, row_item, to_rows
+from cdr.record_sql import CDR_ROW_KEY, Method, write_rows
+from cdr.spool import CDR_KIND, Row, Spool, SpoolReader, as_json, encode, row_item, to_rows
 
 log = structlog.get_logger(__name__)
-
-COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(CallRecord))
-QUEUE_LOG_COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(QueueLogEntry))
-QUEUE_LOG_KEY = ("node", "callid", "time", "event", "queuename", "agent")
-CDR_KEY = ("node", "linkedid")
-
-_QUOTED = [f'"{c}"' for c in COLUMNS]
-_CDR_UPDATE = ", ".join(f"{q} = EXCLUDED.{q}" for q in _QUOTED if q.strip('"') not in CDR_KEY)
-# A record rebuilt from Asterisk's files (recovered) never replaces one the service correlated.
-_CDR_CONFLICT = (f"ON CONFLICT ({', '.join(CDR_KEY)}) DO UPDATE SET {_CDR_UPDATE} "
-                 "WHERE cdr.recovered OR NOT EXCLUDED.recovered")
-UPSERT_SQL = (
-    f"INSERT INTO cdr ({', '.join(_QUOTED)}) VALUES "
-    f"({', '.join(f'${i}' for i in range(1, len(COLUMNS) + 1))}) {_CDR_CONFLICT}"
-)
-_QL_QUOTED = [f'"{c}"' for c in QUEUE_LOG_COLUMNS]
-QUEUE_LOG_INSERT_SQL = (
-    f"INSERT INTO queue_log ({', '.join(_QL_QUOTED)}) VALUES "
-    f"({', '.join(f'${i}' for i in range(1, len(QUEUE_LOG_COLUMNS) + 1))}) "
-    f"ON CONFLICT ({', '.join(QUEUE_LOG_KEY)}) DO NOTHING"
-)
-_CDR_STAGE = "_aiguilleur_cdr_stage"
-_QL_STAGE = "_aiguilleur_queue_log_stage"
-_STAGE_SQL = (
-    f"CREATE TEMP TABLE IF NOT EXISTS {_CDR_STAGE} ON COMMIT DELETE ROWS AS "
-    f"SELECT {', '.join(_QUOTED)} FROM cdr WITH NO DATA;"
-    f"CREATE TEMP TABLE IF NOT EXISTS {_QL_STAGE} ON COMMIT DELETE ROWS AS "
-    f"SELECT {', '.join(_QL_QUOTED)} FROM queue_log WITH NO DATA"
-)
-_CDR_FROM_STAGE = (
-    f"INSERT INTO cdr ({', '.join(_QUOTED)}) SELECT {', '.join(_QUOTED)} FROM {_CDR_STAGE} {_CDR_CONFLICT}"
-)
-_QL_FROM_STAGE = (
-    f"INSERT INTO queue_log ({', '.join(_QL_QUOTED)}) SELECT {', '.join(_QL_QUOTED)} FROM {_QL_STAGE} "
-    f"ON CONFLICT ({', '.join(QUEUE_LOG_KEY)}) DO NOTHING"
-)
-
-Method = Literal["copy", "executemany"]
-Connection: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
 # PostgreSQL away, restarting, or not migrated yet: wait and retry the same batch.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
@@ -108,91 +66,6 @@ def _is_data_error(exc: BaseException) -> bool:
         return True
     state = getattr(exc, "sqlstate", None) or ""
     return isinstance(exc, asyncpg.PostgresError) and state[:2] in ("22", "23")
-
-
-_CDR_ROW = attrgetter(*COLUMNS)
-_QUEUE_LOG_ROW = attrgetter(*QUEUE_LOG_COLUMNS)
-_QL_KEY = itemgetter(*(QUEUE_LOG_COLUMNS.index(c) for c in QUEUE_LOG_KEY))
-_CDR_KEY = itemgetter(*(COLUMNS.index(c) for c in CDR_KEY))
-assert CODECS[CDR_KIND].names == COLUMNS and CODECS[QLOG_KIND].names == QUEUE_LOG_COLUMNS
-
-
-def as_row(record: CallRecord) -> tuple[object, ...]:
-    row: tuple[object, ...] = _CDR_ROW(record)
-    return row
-
-
-def as_queue_log_row(entry: QueueLogEntry) -> tuple[object, ...]:
-    row: tuple[object, ...] = _QUEUE_LOG_ROW(entry)
-    return row
-
-
-def _split(rows: Iterable[Row]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """COPY rows per table, deduplicated as PostgreSQL would resolve them (last record per call wins)."""
-    cdr: list[tuple[Any, ...]] = []
-    qlog: list[tuple[Any, ...]] = []
-    for kind, values in rows:
-        (cdr if kind == CDR_KIND else qlog).append(values)
-    if len({_CDR_KEY(r) for r in cdr}) != len(cdr):  # the same call twice in one batch: keep the last
-        cdr = list({_CDR_KEY(r): r for r in cdr}.values())
-    if len({_QL_KEY(r) for r in qlog}) != len(qlog):
-        qlog = list({_QL_KEY(r): r for r in reversed(qlog)}.values())
-    return cdr, qlog
-
-
-async def _write(conn: asyncpg.Connection, rows: Sequence[Row], method: Method) -> None:
-    cdr_rows, ql_rows = _split(rows)
-    async with conn.transaction():
-        if method == "executemany":
-            if cdr_rows:
-                await conn.executemany(UPSERT_SQL, cdr_rows)
-            if ql_rows:
-                await conn.executemany(QUEUE_LOG_INSERT_SQL, ql_rows)
-            return
-        if cdr_rows:
-            await _copy_or_upsert(conn, "cdr", _CDR_STAGE, COLUMNS, cdr_rows, _CDR_FROM_STAGE)
-        if ql_rows:
-            await _copy_or_upsert(conn, "queue_log", _QL_STAGE, QUEUE_LOG_COLUMNS, ql_rows, _QL_FROM_STAGE)
-
-
-async def _copy_or_upsert(
-    conn: asyncpg.Connection, table: str, stage: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]],
-    from_stage: str,
-) -> None:
-    """COPY (binary) straight into ``table``; when a row is already there (a replay, a record written
-    again), that COPY is rolled back to its savepoint and the batch goes through the staging table
-    and ``INSERT ... ON CONFLICT`` instead. Almost every batch is new calls: the upsert's second pass
-    over the rows (stage, then insert) is paid only by the few that need it."""
-    try:
-        async with conn.transaction():  # a savepoint inside the batch's transaction
-            await conn.copy_records_to_table(table, records=rows, columns=columns)
-        return
-    except asyncpg.UniqueViolationError:
-        pass
-    await conn.execute(_STAGE_SQL)
-    await conn.copy_records_to_table(stage, records=rows, columns=columns)
-    await conn.execute(from_stage)
-
-
-async def write_rows(conn: Connection, rows: Sequence[Row], *, method: Method = "copy") -> None:
-    """``write_items`` for rows (``cdr.spool.to_rows``): one transaction, idempotent."""
-    if not rows:
-        return
-    if isinstance(conn, asyncpg.Pool):
-        async with conn.acquire() as c:
-            await _write(c, rows, method)
-    else:
-        await _write(conn, rows, method)
-
-
-async def write_items(conn: Connection, items: Sequence[CdrItem], *, method: Method = "copy") -> None:
-    """Write call records and queue_log rows in one transaction; writing twice leaves one row each."""
-    await write_rows(conn, to_rows(items), method=method)
-
-
-async def write_records(conn: Connection, records: Sequence[CallRecord]) -> None:
-    """Upsert ``records``; writing the same record twice leaves one row."""
-    await write_items(conn, records)
 
 
 class CdrWriter:
@@ -560,8 +433,8 @@ class _Chunk:
 
 def _share_a_call(first: list[Row], second: list[Row]) -> bool:
     """Two chunks written at once must not hold two versions of one call (the later must win)."""
-    ids = {_CDR_KEY(values) for kind, values in first if kind == CDR_KIND}
-    return any(kind == CDR_KIND and _CDR_KEY(values) in ids for kind, values in second)
+    ids = {CDR_ROW_KEY(values) for kind, values in first if kind == CDR_KIND}
+    return any(kind == CDR_KIND and CDR_ROW_KEY(values) in ids for kind, values in second)
 
 
 def _describe(item: CdrItem) -> dict[str, Any]:

@@ -13,8 +13,8 @@ import asyncpg
 import pytest
 
 from cdr.correlator import CdrCorrelator, CdrItem
+from cdr.record_sql import write_items
 from cdr.spreadsheet import BOM
-from cdr.writer import write_items
 from config.models import Hotline
 from queues.ami_parse import parse_ami_stream
 from web.call_search import BadSearch, CallQuery, call_page, call_story, calls_csv, calls_page, search_calls

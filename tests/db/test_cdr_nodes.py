@@ -11,8 +11,8 @@ import pytest
 from cdr.correlator import CdrItem
 from cdr.migrate import migrate
 from cdr.queue_log import QueueLogEntry
+from cdr.record_sql import write_items, write_records
 from cdr.recovery import recover
-from cdr.writer import write_items, write_records
 from tests.db.test_cdr_recovery import (
     CALLS,
     ESCALATION_AFTER,

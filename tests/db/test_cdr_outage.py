@@ -72,7 +72,7 @@ async def expected_digests(numbers: list[int]) -> tuple[tuple[object, ...], tupl
     conn = await asyncpg.connect(url)
     try:
         await migrate(conn)
-        from cdr.writer import write_items
+        from cdr.record_sql import write_items
         await write_items(conn, [numbered(n) for n in numbers] + [enterqueue(n) for n in numbers])
         return tuple(await conn.fetchrow(CDR_DIGEST_SQL)), tuple(await conn.fetchrow(QL_DIGEST_SQL))
     finally:

@@ -18,8 +18,9 @@ import pytest
 
 from cdr.correlator import CallRecord, CdrCorrelator, CdrItem
 from cdr.migrate import migrate
+from cdr.record_sql import write_items
 from cdr.recovery import CDR_FILE, QUEUE_LOG_FILE, RecoveryReport, parse_cdr_file, recover, run_recovery
-from cdr.writer import CdrWriter, write_items
+from cdr.writer import CdrWriter
 from queues.ami_parse import parse_ami_stream
 
 pytestmark = pytest.mark.db

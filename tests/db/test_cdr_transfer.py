@@ -12,7 +12,7 @@ import pytest
 
 from cdr.correlator import CdrCorrelator, CdrItem
 from cdr.migrate import migrate
-from cdr.writer import write_items
+from cdr.record_sql import write_items
 from queues.ami_parse import parse_ami_stream
 
 pytestmark = pytest.mark.db

@@ -11,8 +11,9 @@ import pytest
 from cdr.correlator import CallRecord, CdrItem
 from cdr.migrate import migrate
 from cdr.queue_log import QueueLogEntry
+from cdr.record_sql import Method, write_items, write_records
 from cdr.spool import SUFFIX
-from cdr.writer import CdrWriter, Method, write_items, write_records
+from cdr.writer import CdrWriter
 
 pytestmark = pytest.mark.db
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
+from cdr.record_sql import write_items
 from cdr.spreadsheet import BOM
-from cdr.writer import write_items
 from tests.db.test_call_search import items_of
 from tests.web.conftest import WebStack
 
