@@ -56,7 +56,7 @@ def test_wallboard_bracket_is_the_service_levels_own_numerator_and_denominator(
                                          service_level=23 / 71)}
     board = build(live.snapshot(), partners(hotline), today, live.now, today_overall=today["sector-crafts"])
     row = re.search(r'<tr data-queue="sector-crafts".*?</tr>', pages.wallboard_body(board)).group(0)  # type: ignore[union-attr]
-    cell = re.search(r'<td class="sl".*?</td>', row).group(0)  # type: ignore[union-attr]
+    cell = re.search(r'<td class="sl[ "].*?</td>', row).group(0)  # type: ignore[union-attr]
     assert text_of(cell) == "32 % (23 répondus ≤ 20 s / 71 présentés)"
 
 
@@ -210,4 +210,4 @@ def test_cli_report_shows_the_same_service_level_and_its_definition(hotline: Hot
 def test_a_queue_with_nothing_to_count_shows_no_bracket(hotline: Hotline, live: LiveState) -> None:
     board = build(live.snapshot(), partners(hotline), {}, live.now)
     row = re.search(r'<tr data-queue="sector-crafts".*?</tr>', pages.wallboard_body(board)).group(0)  # type: ignore[union-attr]
-    assert text_of(re.search(r'<td class="sl".*?</td>', row).group(0)) == "— "  # type: ignore[union-attr]
+    assert text_of(re.search(r'<td class="sl[ "].*?</td>', row).group(0)) == "— "  # type: ignore[union-attr]
