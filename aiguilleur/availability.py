@@ -25,7 +25,7 @@ import structlog
 from aiguilleur.rules import RulesEngine
 from config.models import Hotline
 from queues.ami import AmiError, AmiNotConnected
-from queues.state import LiveSnapshot
+from queues.snapshot import LiveSnapshot
 from routing.rebase import QueueMembers, plan_rebase, rebased_queue
 from routing.rules import MemberChange, SetPenalty
 

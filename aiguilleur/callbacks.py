@@ -68,7 +68,7 @@ from queues.followup import (
     plan_followups,
     record_outcome,
 )
-from queues.state import LiveSnapshot, queue_outlook
+from queues.snapshot import LiveSnapshot, queue_outlook
 from routing.router import QUEUE_RULE, RoutingDecision, choose_queue, decide
 
 log = structlog.get_logger(__name__)

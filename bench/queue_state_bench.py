@@ -43,7 +43,8 @@ from panoramisk.message import Message
 from config.loader import load_hotline
 from config.settings import REPO_ROOT
 from queues.ami_parse import AmiStreamParser, parse_ami_stream
-from queues.state import LiveState, StateConfig, seed_from_queue_status
+from queues.state import LiveState, StateConfig
+from queues.state_seed import seed_from_queue_status
 
 FIXTURES: Final = REPO_ROOT / "tests" / "fixtures" / "ami"
 LOGIN_STATUS_TRACE: Final = "queue_state_session.raw"

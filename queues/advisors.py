@@ -19,7 +19,8 @@ import structlog
 from config.models import Hotline
 from queues.ami import AmiActionError, AmiClient
 from queues.errors import DomainError
-from queues.state import member_line, seed_from_queue_status
+from queues.state import member_line
+from queues.state_seed import seed_from_queue_status
 from queues.transfers import TRANSFER_CONTEXT, NoCallToTransfer, transfer_extension
 from routing.router import queue_names
 from routing.rules import (

@@ -42,7 +42,7 @@ from typing import Final, Literal
 
 from config.models import CallbackPolicy, OpeningHours
 from ivr.hours import state_at
-from queues.state import LiveSnapshot
+from queues.snapshot import LiveSnapshot
 from routing.router import CallerProfile
 
 CallbackStatus = Literal["pending", "dialling", "connected", "done", "no_answer", "failed", "cancelled"]

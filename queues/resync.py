@@ -31,7 +31,8 @@ from typing import Final
 import structlog
 
 from queues.ami import AmiActionError, AmiActionTimeout, AmiClient
-from queues.state import LiveState, LiveStateSeed, seed_from_queue_status
+from queues.state import LiveState
+from queues.state_seed import LiveStateSeed, seed_from_queue_status
 
 log = structlog.get_logger(__name__)
 

@@ -1,21 +1,16 @@
 """Live queue and line state: a pure reducer over AMI events, resynced from QueueStatus.
 
-Pure: AMI events (plain ``dict[str, str]``) in, frozen snapshots out. No
-asyncio, no panoramisk, no clock: times come from the events' ``Timestamp``
-field (``timestampevents=yes`` in manager.conf); ``expire(now)`` lets the
-adapter end wrap-ups when no event comes. ``queues.resync`` is the adapter
-that asks Asterisk for ``QueueStatus`` after every (re)login.
+Pure: AMI events (plain ``dict[str, str]``) in, frozen snapshots
+(``queues.snapshot``) out. No asyncio, no panoramisk, no clock: times come
+from the events' ``Timestamp`` field (``timestampevents=yes`` in
+manager.conf); ``expire(now)`` lets the adapter end wrap-ups when no event
+comes. ``queues.resync`` is the adapter that asks Asterisk for
+``QueueStatus`` after every (re)login; ``queues.state_seed`` sorts the reply
+into the seed ``load`` takes.
 
-What is kept
-------------
-- per queue: the callers in order (position 1 first, renumbered like
-  app_queue when one leaves), each member's penalty and pause, the recent
-  handle times (talk + wrap-up, a bounded ring), Asterisk's counters;
-- per line (member name = line id, ``PJSIP/<line>``): a status, the pause
-  reason, the call or ringing in progress, the wrap-up end, calls taken
-  (the highest ``CallsTaken`` of its memberships: with ``shared_lastcall=yes``,
-  as confgen writes, app_queue copies a member's calls and last call to every
-  queue it is in, so a sum would count each call once per queue).
+What is kept is what a snapshot shows (``queues.snapshot``: callers,
+members, lines, recent handle times, Asterisk's counters), and two indexes
+keyed by call: the queue of each waiting caller, the lines ringing for it.
 
 A line's status, first match wins:
 
@@ -76,15 +71,25 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Final, Literal
+from typing import Final
 
 from config.models import Hotline
+from queues.snapshot import (
+    ANY_PENALTY,
+    LineState,
+    LineStatus,
+    LiveSnapshot,
+    QueueCaller,
+    QueueMember,
+    QueueView,
+    queue_outlook,
+)
+from queues.state_seed import LiveStateSeed, seed_from_queue_status
 from routing.router import QueueOutlook
 
-LineStatus = Literal["logged_out", "available", "ringing", "busy", "wrapup", "paused", "unavailable"]
 AmiEvent = Mapping[str, str]
 
 DEVICE_UNKNOWN: Final = 0
@@ -93,136 +98,12 @@ DEVICE_RINGING: Final = 6
 UNAVAILABLE_DEVICE_STATES: Final = frozenset({4, 5})  # INVALID, UNAVAILABLE
 BUSY_DEVICE_STATES: Final = frozenset({2, 3, 7, 8})  # INUSE, BUSY, RINGINUSE, ONHOLD
 RINGING_DEVICE_STATES: Final = frozenset({DEVICE_RINGING})
-ANY_PENALTY: Final = 1_000_000
 DEFAULT_HANDLE_TIME_WINDOW: Final = 50
 DEFAULT_RESYNC_BUFFER: Final = 20_000
 _NO_EXPIRY: Final = math.inf
 # A resynced caller already known in the same queue keeps its exact join time and linkedid
 # when QueueEntry's whole-second Wait agrees with it (else it left and joined again).
 _SAME_JOIN_SECONDS: Final = 1.5
-
-
-# ----------------------------------------------------------------------------- snapshots
-
-
-@dataclass(frozen=True, slots=True)
-class QueueCaller:
-    """A caller waiting in a queue; ``position`` 1 is answered first."""
-
-    uniqueid: str
-    linkedid: str | None  # None for a caller first seen in a resync: QueueEntry does not carry it
-    caller_number: str
-    position: int
-    joined_at: float
-    caller_name: str = ""
-    channel: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class QueueMember:
-    """One line's membership of one queue, as app_queue last reported it."""
-
-    line: str
-    interface: str
-    penalty: int
-    paused: bool
-    paused_reason: str
-    in_call: bool
-    calls_taken: int
-    last_call: float | None
-    wrapup_seconds: int
-    dynamic: bool
-
-
-@dataclass(frozen=True, slots=True)
-class LineState:
-    """One partner line (member name = line id), across all its queues."""
-
-    line: str
-    status: LineStatus
-    interface: str
-    device_state: int
-    queues: tuple[str, ...]
-    paused_queues: tuple[str, ...]
-    paused_reason: str
-    paused_since: float | None
-    call_queue: str | None  # the queue of the call being rung or talked
-    caller_uniqueid: str | None
-    ringing_since: float | None
-    in_call_since: float | None  # None when busy but the start is unknown (after a resync, direct calls)
-    wrapup_until: float | None
-    calls_taken: int
-    last_call: float | None
-    # When the line entered ``status`` (an event's time); None when unknown: since a resync loaded
-    # the line in a new status (QueueStatus does not say since when) or before any change was seen.
-    status_since: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class QueueView:
-    """One queue: callers in order, members by line, recent handle times (seconds, oldest first)."""
-
-    name: str
-    callers: tuple[QueueCaller, ...]
-    members: Mapping[str, QueueMember]
-    recent_handle_times: tuple[float, ...]
-    strategy: str = ""
-    completed: int = 0  # app_queue's counters (QueueParams), then counted from events
-    abandoned: int = 0
-    asterisk_talk_time: int = 0  # app_queue's running average talk time at the last resync
-
-
-@dataclass(frozen=True, slots=True)
-class LiveSnapshot:
-    """The whole live state at one moment; ``now`` is the newest event time seen."""
-
-    queues: Mapping[str, QueueView]
-    lines: Mapping[str, LineState]
-    now: float
-    synced: bool
-    version: int
-    drift: int  # events that contradicted the state (a missed event); a resync clears it
-    escalation: tuple[tuple[int, int], ...] = ((0, ANY_PENALTY),)
-
-    def expected_wait(self, queue: str, *, uniqueid: str | None = None) -> float | None:
-        """Expected wait in seconds of a new caller of ``queue`` (or of the waiting ``uniqueid``).
-
-        Handle times: the queue's recent ones, else every queue's, else
-        app_queue's average talk time at the last resync plus the mean wrap-up
-        of the members; see :func:`expected_wait` for the formula.
-        """
-        view = self.queues.get(queue)
-        if view is None:
-            return None
-        position = None
-        waited = 0.0
-        if uniqueid is not None:
-            caller = next((c for c in view.callers if c.uniqueid == uniqueid), None)
-            if caller is None:
-                return None
-            position = caller.position
-            waited = max(0.0, self.now - caller.joined_at)
-        handle_times: Sequence[float] = view.recent_handle_times
-        if not handle_times:
-            handle_times = [h for v in self.queues.values() for h in v.recent_handle_times]
-        default = None
-        if view.asterisk_talk_time > 0 and view.members:
-            wrapups = [m.wrapup_seconds for m in view.members.values()]
-            default = view.asterisk_talk_time + sum(wrapups) / len(wrapups)
-        return expected_wait(
-            view, self.lines, handle_times, position=position, waited=waited,
-            escalation=self.escalation, default_handle_time=default,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class LiveStateSeed:
-    """What one QueueStatus said, and when (QueueStatus items carry no Timestamp)."""
-
-    taken_at: float
-    queues: tuple[Mapping[str, str], ...]  # QueueParams
-    members: tuple[Mapping[str, str], ...]  # QueueMember
-    entries: tuple[Mapping[str, str], ...]  # QueueEntry
 
 
 @dataclass(frozen=True)
@@ -261,89 +142,6 @@ class StateConfig:
             handle_time_window=handle_time_window,
             max_resync_buffer=max_resync_buffer,
         )
-
-
-# ----------------------------------------------------------------------------- expected wait
-
-
-def expected_wait(
-    queue_view: QueueView,
-    lines: Mapping[str, LineState],
-    recent_handle_times: Sequence[float],
-    *,
-    position: int | None = None,
-    waited: float = 0.0,
-    escalation: Sequence[tuple[int, int]] = ((0, ANY_PENALTY),),
-    default_handle_time: float | None = None,
-) -> float | None:
-    """Expected wait (seconds) of the caller at ``position`` (default: a caller joining now).
-
-    A fluid first-come-first-served estimate:
-
-    - ``H`` = mean of ``recent_handle_times`` (talk + wrap-up of recent calls),
-      else ``default_handle_time``;
-    - at penalty limit ``P``, the *staffed* members are those with penalty
-      <= P, not paused in this queue, whose line is neither logged out,
-      unavailable nor paused; the *free* ones are those whose line is
-      ``available``. ``P`` is the caller's limit from the queue rule
-      (``escalation``: ``(after_seconds, max_penalty)`` steps, counted from
-      the caller's join; ``waited`` is how long they have waited already);
-    - ``k = position - free(P)``: the callers to serve before this one that
-      free members cannot take at once. ``k <= 0`` gives 0;
-    - otherwise members free up at the rate ``staffed(P) / H``, and the wait
-      ``T`` solves ``integral over [0, T] of staffed(P(t)) / H dt = k``,
-      piecewise over the steps; when the pool widens, its newly free members
-      take ``k`` down at once.
-
-    ``None`` when nobody could ever answer (no staffed member even at the
-    widest step) or no handle time is known while the caller must wait.
-    Ignored: ring time, callers who join later with a higher priority, and
-    callers ahead abandoning (so the estimate leans long).
-    """
-    if position is None:
-        position = len(queue_view.callers) + 1
-    steps = sorted(escalation)
-    limits = [penalty for _after, penalty in steps]
-    staffed = [0] * len(steps)
-    free = [0] * len(steps)
-    for member in queue_view.members.values():
-        line = lines.get(member.line)
-        if member.paused or line is None or line.status in ("logged_out", "unavailable", "paused"):
-            continue
-        for index, limit in enumerate(limits):
-            if member.penalty <= limit:
-                staffed[index] += 1
-                if line.status == "available":
-                    free[index] += 1
-    if max(staffed) == 0:
-        return None
-    # The step in force now, and the later ones as (starts in t seconds, index).
-    current = 0
-    for index, (after, _penalty) in enumerate(steps):
-        if after <= waited:
-            current = index
-    remaining = float(position - free[current])
-    if remaining <= 0:
-        return 0.0
-    handle_time = sum(recent_handle_times) / len(recent_handle_times) if recent_handle_times else default_handle_time
-    if handle_time is None or handle_time <= 0:
-        return None
-    elapsed = 0.0
-    index = current
-    while True:
-        rate = staffed[index] / handle_time
-        step_end = steps[index + 1][0] - waited if index + 1 < len(steps) else math.inf
-        span = step_end - elapsed
-        if rate > 0 and remaining <= rate * span:
-            return elapsed + remaining / rate
-        if math.isinf(span):
-            return None  # last step and nobody staffed
-        remaining -= rate * span
-        elapsed = step_end
-        index += 1
-        remaining -= free[index] - free[index - 1]
-        if remaining <= 0:
-            return elapsed
 
 
 # ----------------------------------------------------------------------------- the reducer
@@ -1002,35 +800,7 @@ class LiveState:
         )
 
 
-# ----------------------------------------------------------------------------- QueueStatus
-
-
-def seed_from_queue_status(replies: Iterable[AmiEvent], *, taken_at: float) -> LiveStateSeed:
-    """Sort a complete QueueStatus reply (response + list events) into a seed.
-
-    Raises ``ValueError`` when the list did not end with QueueStatusComplete
-    (a cut reply must not replace the state) or Asterisk answered an error.
-    """
-    queues: list[AmiEvent] = []
-    members: list[AmiEvent] = []
-    entries: list[AmiEvent] = []
-    complete = False
-    for reply in replies:
-        response = reply.get("Response")
-        if response is not None and response != "Success":
-            raise ValueError(f"QueueStatus failed: {reply.get('Message', response)}")
-        kind = reply.get("Event")
-        if kind == "QueueParams":
-            queues.append(reply)
-        elif kind == "QueueMember":
-            members.append(reply)
-        elif kind == "QueueEntry":
-            entries.append(reply)
-        elif kind == "QueueStatusComplete":
-            complete = True
-    if not complete:
-        raise ValueError("QueueStatus reply has no QueueStatusComplete: incomplete, not used")
-    return LiveStateSeed(taken_at, tuple(queues), tuple(members), tuple(entries))
+# ----------------------------------------------------------------------------- from QueueStatus
 
 
 def state_from_queue_status(
@@ -1040,27 +810,3 @@ def state_from_queue_status(
     state = LiveState(config)
     state.load(seed_from_queue_status(replies, taken_at=taken_at))
     return state
-
-
-def queue_outlook(snapshot: LiveSnapshot, queue: str) -> QueueOutlook | None:
-    """What the router needs to know about ``queue`` now; None when the state is not trustworthy
-    (AMI down or not resynced) or the queue is unknown: the caller is then simply queued."""
-    view = snapshot.queues.get(queue)
-    if not snapshot.synced or view is None:
-        return None
-    return QueueOutlook(
-        logged_in=frozenset(view.members),
-        paused=frozenset(line for line, member in view.members.items() if member.paused),
-        expected_wait_seconds=snapshot.expected_wait(queue),
-        penalties={line: member.penalty for line, member in view.members.items()},
-        waiting=tuple(caller.uniqueid for caller in view.callers),
-    )
-
-
-def penalties_by_line(snapshot: LiveSnapshot) -> dict[str, dict[str, int]]:
-    """Every logged-in line's queues and penalties (line -> queue -> penalty), as app_queue reported."""
-    out: dict[str, dict[str, int]] = {}
-    for name, view in snapshot.queues.items():
-        for line, member in view.members.items():
-            out.setdefault(line, {})[name] = member.penalty
-    return out

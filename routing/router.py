@@ -47,7 +47,7 @@ class CallerProfile:
 
 @dataclass(frozen=True)
 class QueueOutlook:
-    """What the live state says about the queue a caller would join (from ``queues.state``)."""
+    """What the live state says about the queue a caller would join (``queues.snapshot.queue_outlook``)."""
 
     logged_in: frozenset[str]  # lines logged in to the queue, paused or not
     paused: frozenset[str]

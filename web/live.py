@@ -28,7 +28,7 @@ import structlog
 
 from cdr.kpi import QUEUE_OUTCOMES, CallFacts, KpiSettings, compute_kpis, group_by
 from cdr.reports import fetch_calls, has_wrapup_column
-from queues.state import LiveSnapshot
+from queues.snapshot import LiveSnapshot
 from web.ports import HealthProbe, HotlineSource, LiveSource
 from web.wallboard import PartnerInfo, TodayStats, Wallboard, build
 

@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from cdr.kpi import DEFINITIONS, KpiSettings, service_level_of_counts
-from queues.state import LiveSnapshot
+from queues.snapshot import LiveSnapshot
 from web.wallboard import LINE_STATUSES, TodayStats
 
 CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"  # what generate_latest writes

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Final
 
 from config.models import Menu
-from queues.state import LineState
+from queues.snapshot import LineState
 
 STEP_LABELS: Final = {"need": "Besoin", "sector": "Secteur", "size": "Taille", "departement": "Département"}
 IVR_KEYS: Final = {"need": "Need", "sector": "Sector", "size": "Size", "departement": "Departement"}

@@ -24,7 +24,7 @@ from typing import Any, Final, Literal, Protocol
 
 from cdr.kpi import KpiSettings, service_level_of_counts
 from config.models import WallboardThresholds
-from queues.state import LineState, LiveSnapshot
+from queues.snapshot import LineState, LiveSnapshot
 from routing.ranking import RANK_QUEUE_PREFIX, parse_queue
 from routing.router import PARTNER_QUEUE_PREFIX
 

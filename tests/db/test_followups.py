@@ -16,7 +16,7 @@ from aiguilleur.callbacks import CallbackDialer, CallbackStore
 from aiguilleur.cli import main
 from config.models import FollowupPolicy, Hotline
 from queues.callback import CallbackError, Retry
-from queues.state import LiveSnapshot
+from queues.snapshot import LiveSnapshot
 
 pytestmark = pytest.mark.db
 

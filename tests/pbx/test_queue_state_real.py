@@ -35,7 +35,8 @@ from config.settings import AmiSettings, FastAgiSettings, PbxSettings
 from queues.advisors import AdvisorDesk
 from queues.ami import AmiClient
 from queues.resync import resync_into
-from queues.state import LiveSnapshot, LiveState, QueueCaller, StateConfig, state_from_queue_status
+from queues.snapshot import LiveSnapshot, QueueCaller
+from queues.state import LiveState, StateConfig, state_from_queue_status
 from routing.router import member_penalties, queue_names
 from sandbox.pbx import SandboxPbx, default_cache_dir, ensure_root
 from sandbox.ports import free_tcp_port

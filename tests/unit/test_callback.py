@@ -26,7 +26,7 @@ from queues.callback import (
     try_channel_id,
     try_result,
 )
-from queues.state import LiveSnapshot, QueueMember, QueueView
+from queues.snapshot import LiveSnapshot, QueueMember, QueueView
 from tests.unit.test_queue_state import line_state
 
 PARIS = dt.timezone(dt.timedelta(hours=1))

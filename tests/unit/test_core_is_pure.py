@@ -13,8 +13,8 @@ from config.settings import REPO_ROOT
 CORE = [
     "ivr/machine.py", "ivr/hours.py", "ivr/prompts.py", "routing/router.py",
     "cdr/correlator.py", "config/models.py", "aiguilleur/confgen.py", "queues/ami_parse.py",
-    "queues/state.py", "cdr/kpi.py", "routing/ranking.py", "routing/rebase.py", "routing/explain.py",
-    "routing/rules.py", "queues/callback.py", "queues/followup.py",
+    "queues/state.py", "queues/snapshot.py", "queues/state_seed.py", "cdr/kpi.py", "routing/ranking.py",
+    "routing/rebase.py", "routing/explain.py", "routing/rules.py", "queues/callback.py", "queues/followup.py",
     "appointments/offices.py", "appointments/invitation.py", "cdr/vocabulary.py", "ivr/agi_codec.py",
     "cdr/spreadsheet.py",
 ]

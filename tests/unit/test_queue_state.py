@@ -29,21 +29,18 @@ from queues import resync as resync_module
 from queues.ami import AmiActionTimeout
 from queues.ami_parse import parse_ami_stream
 from queues.resync import resync_into
-from queues.state import (
+from queues.snapshot import (
     LineState,
     LineStatus,
     LiveSnapshot,
-    LiveState,
-    LiveStateSeed,
     QueueCaller,
     QueueMember,
     QueueView,
-    StateConfig,
     expected_wait,
     queue_outlook,
-    seed_from_queue_status,
-    state_from_queue_status,
 )
+from queues.state import LiveState, StateConfig, state_from_queue_status
+from queues.state_seed import LiveStateSeed, seed_from_queue_status
 from routing.router import QueueOutlook
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "ami"

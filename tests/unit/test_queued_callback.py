@@ -27,7 +27,7 @@ from queues.callback import (
     transition,
     try_channel_id,
 )
-from queues.state import LiveSnapshot, QueueCaller, queue_outlook
+from queues.snapshot import LiveSnapshot, QueueCaller, queue_outlook
 from routing.router import CallerProfile, QueueOutlook, choose_queue
 from tests.unit.test_callback import POLICY, snapshot_of
 from tests.unit.test_callback import pending as closed_request

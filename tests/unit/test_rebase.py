@@ -21,7 +21,9 @@ from hypothesis import strategies as st
 from aiguilleur.availability import AvailabilityRebaser, RebasingRulesEngine, members_by_queue
 from config.models import Hotline
 from queues.ami import AmiActionError, AmiNotConnected
-from queues.state import LiveState, LiveStateSeed, StateConfig, queue_outlook
+from queues.snapshot import queue_outlook
+from queues.state import LiveState, StateConfig
+from queues.state_seed import LiveStateSeed
 from routing.rebase import QueueMembers, apply_plan, plan_rebase, shift_of, target_penalties
 from routing.router import CallerProfile, QueueOutlook, choose_queue, decide, member_penalties, queue_names
 from routing.rules import MemberChange, SetPenalty

@@ -8,7 +8,7 @@ import datetime as dt
 
 from config.models import Hotline
 from queues.callback import callback_of_try, try_channel_id
-from queues.state import LineState
+from queues.snapshot import LineState
 from web import pages, screen
 
 

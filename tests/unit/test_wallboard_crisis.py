@@ -10,7 +10,8 @@ from pydantic import ValidationError
 
 from config.models import Hotline, WallboardThresholds
 from queues.ami_parse import parse_ami_stream
-from queues.state import LiveState, seed_from_queue_status
+from queues.state import LiveState
+from queues.state_seed import seed_from_queue_status
 from tests.web.conftest import FIXTURES, booted_live
 from web import pages
 from web.wallboard import MAX_CALLERS_SHOWN, PartnerInfo, TodayStats, build, figure_levels
