@@ -28,6 +28,7 @@ from aiguilleur import (
     confgen,
     kamailio_confgen,
 )
+from aiguilleur.cli_common import Table, show, terminal
 from aiguilleur.cli_common import out as _out
 from aiguilleur.database import resolve
 from aiguilleur.logs import configure
@@ -167,12 +168,18 @@ async def _cdr(settings: Settings, last: int) -> int:
         database.close()
     header = ("start", "src", "need", "sector", "size", "dept", "ivr_exit", "queue", "line",
               "partner", "wait", "talk", "outcome", "linkedid")
-    _out("  ".join(header))
+    cells = []
     for row in reversed(rows):
         values = [row["start"].astimezone().strftime("%Y-%m-%d %H:%M:%S"), *(
             "" if row[k] is None else str(row[k]) for k in list(row.keys())[1:])]
         # Caller numbers are untrusted: show them as data, never as terminal control.
-        _out("  ".join(v.encode("unicode_escape").decode("ascii") for v in values))
+        cells.append([v.encode("unicode_escape").decode("ascii") for v in values])
+    if (console := terminal()) is not None:
+        show(console, [Table(header, cells, align="l" * 10 + "rr" + "ll")])  # wait and talk are figures
+    else:
+        _out("  ".join(header))
+        for values in cells:
+            _out("  ".join(values))
     _out(f"({len(rows)} row(s))")
     return 0
 

@@ -76,6 +76,7 @@ async def _list(settings: Settings, statuses: list[str], limit: int, kind: str |
     finally:
         await pool.close()
         database.close()
+    # Kept by hand: tab-separated on a terminal too, so the same listing pastes into cut, awk or a spreadsheet.
     _out("linkedid\tkind\tpartner\tnumber\tstatus\ttries\tnext_try_at\tlast_result\toutcome\tprofile")
     for row in rows:
         c = row.callback

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from aiguilleur.cli_common import Block, Table, show, terminal
 from aiguilleur.cli_common import iso_date as _date
 from aiguilleur.cli_common import out as _out
 from aiguilleur.database import resolve
@@ -101,8 +102,11 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
     if args.csv == "-":
         write_csv(report, sys.stdout)
         return 0
-    for line in render(report):
-        _out(line)
+    if (console := terminal()) is not None:
+        show(console, blocks(report))
+    else:
+        for line in render(report):
+            _out(line)
     if args.definitions:
         _out()
         _out("Definitions")
@@ -180,10 +184,24 @@ def _volume_row(key: str, v: Volume) -> list[str]:
                                             v.lost_by_pbx, v.other, v.degraded))]
 
 
+def plain(report_blocks: Sequence[Block]) -> list[str]:
+    """The blocks as plain-text lines, each table laid out by ``table``."""
+    lines: list[str] = []
+    for block in report_blocks:
+        lines += [block] if isinstance(block, str) else table(block.header, block.rows)
+    return lines
+
+
 def render(report: Report) -> list[str]:
+    """The whole report as plain-text lines (what scripts and tests read)."""
+    return plain(blocks(report))
+
+
+def blocks(report: Report) -> list[Block]:
+    """The report as lines of text and tables: KPIs, volumes, lines, callbacks, appointments."""
     s = report.settings
     span = str(report.first) if report.first == report.last else f"{report.first} to {report.last}"
-    out = [
+    out: list[Block] = [
         f"Report {span} ({report.timezone})",
         f"SL: answered with wait <= {s.service_level_seconds:g} s / (offered + callers still waiting > "
         f"{s.service_level_seconds:g} s: none seen here); SL ans: same numerator / answered; short abandon: wait < "
@@ -196,7 +214,7 @@ def render(report: Report) -> list[str]:
     rows = [_kpi_row("all", report.overall)]
     rows += [_kpi_row(f"partner {pid}", k) for pid, k in report.by_partner.items()]
     rows += [_kpi_row(f"queue {queue}", k) for queue, k in report.by_queue.items()]
-    out += table(KPI_HEADERS, rows)
+    out.append(Table(KPI_HEADERS, rows))
 
     sections: list[tuple[str, dict[str, Volume]]] = [
         ("per day", report.by_day), ("per hour of day", report.by_hour),
@@ -204,30 +222,31 @@ def render(report: Report) -> list[str]:
     ]
     for title, groups in sections:
         out += ["", f"Volumes {title}"]
-        out += table(VOLUME_HEADERS, [_volume_row(key, v) for key, v in groups.items()]) if groups else ["(no calls)"]
+        out.append(Table(VOLUME_HEADERS, [_volume_row(key, v) for key, v in groups.items()]) if groups
+                   else "(no calls)")
 
     busy = [(line, load) for line, load in report.lines.items() if load.answered]
     out += ["", "Lines that answered calls"]
     if busy:
-        out += table(("line", "partner", "answered", "work s", "logged s", "logged from", "occup"), [
+        out.append(Table(("line", "partner", "answered", "work s", "logged s", "logged from", "occup"), [
             [_safe(line), _safe(load.partner or "-"), str(load.answered), str(load.work_seconds),
              str(load.logged_seconds), load.logged_source, _pct(load.occupancy)]
             for line, load in busy
-        ])
+        ], align="llrrrlr"))
     else:
         out.append("(none)")
     idle = len(report.lines) - len(busy)
     if idle:
         out.append(f"{idle} other line(s) answered no call (occupancy 0%)")
-    return out + render_callbacks(report.callbacks) + render_appointments(report.appointments)
+    return out + callback_blocks(report.callbacks) + appointment_blocks(report.appointments)
 
 
-def render_callbacks(k: CallbackKpis) -> list[str]:
+def callback_blocks(k: CallbackKpis) -> list[Block]:
     """Callbacks and J+8 follow-ups due in the window (outbound: not in the inbound figures)."""
     outcomes = ", ".join(f"{code} {count}" for code, count in k.followup_outcomes.items())
     return [
         "", "Callbacks and follow-ups (due in the window; their calls are outbound, not in the figures above)",
-        *table(("kind", "due", "done", "failed", "cancelled", "rate", f"placed <= {k.within_minutes} min"), [
+        Table(("kind", "due", "done", "failed", "cancelled", "rate", f"placed <= {k.within_minutes} min"), [
             ["callbacks", str(k.callbacks), str(k.callbacks_done), str(k.callbacks_failed),
              str(k.callbacks_cancelled), _pct(k.callback_connect_rate), _pct(k.placed_within_opening)],
             ["follow-ups", str(k.followups), str(k.followups_done), str(k.followups_failed), "-",
@@ -237,7 +256,7 @@ def render_callbacks(k: CallbackKpis) -> list[str]:
     ]
 
 
-def render_appointments(k: AppointmentKpis) -> list[str]:
+def appointment_blocks(k: AppointmentKpis) -> list[Block]:
     """Appointments booked in the window (by booking time), per partner then each of its offices."""
     rows: list[list[str]] = []
     for partner, count in k.by_partner.items():
@@ -248,4 +267,4 @@ def render_appointments(k: AppointmentKpis) -> list[str]:
     rows += [[_safe(k.office_partner.get(office) or "-"), _safe(office), str(n)]
              for office, n in k.by_office.items() if k.office_partner.get(office) not in known]
     return ["", f"Appointments booked in the window (by booking time): {k.booked}",
-            *(table(("partner", "office", "booked"), rows) if rows else ["(no partner)"])]
+            Table(("partner", "office", "booked"), rows, align="llr") if rows else "(no partner)"]

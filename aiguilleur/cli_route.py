@@ -74,6 +74,7 @@ def cmd_route_matrix(settings: Settings, args: argparse.Namespace) -> int:
     before = {tuple(r.answers.values()): r for r in matrix(_load(settings, args.compare))} if args.compare else None
     ids = [s.id for s in hotline.menu.steps]
     widths = [max(len(s.id), *(len(o.value) for o in s.options)) for s in hotline.menu.steps]
+    # Kept by hand: one line per profile with its "(was ...)" note, the same on a terminal and in a diffed file.
     header = "  ".join(f"{name:<{w}}" for name, w in zip(ids, widths, strict=True))
     out(f"{header}  best partner(s)" + ("  (was)" if before is not None else "") + "  queue")
     changed = 0

@@ -95,7 +95,7 @@ async def _rollback(pool: asyncpg.Pool, by: str, wait: float) -> int:
 
 
 async def _history(pool: asyncpg.Pool, limit: int) -> int:
-    for row in await rules.history(pool, limit):
+    for row in await rules.history(pool, limit):  # kept by hand: one fixed-width line per version, greppable
         when = f"{row.requested_at:%Y-%m-%d %H:%M:%S}"
         out(f"{row.id:>5}  v{row.version:<4} {row.action:<8} {row.status:<8} {when}  {row.requested_by}"
             + (f"  ({row.diff.count(chr(10)) + 1 if row.diff else 0} changes)"))

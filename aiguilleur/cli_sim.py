@@ -20,6 +20,7 @@ import datetime as dt
 import sys
 from pathlib import Path
 
+from aiguilleur.cli_common import Table, progress, show, terminal
 from aiguilleur.cli_common import iso_date as _date
 from aiguilleur.cli_common import out as _out
 from config.loader import ConfigError, load_hotline
@@ -29,10 +30,10 @@ from sim import erlang
 from sim.fit import fit_traffic
 from sim.kpi import hourly_profile
 from sim.plot import day_profile_html
-from sim.progress import ProgressBar
-from sim.report import compare_table, run_table
+from sim.report import compare_blocks, compare_table, run_blocks, run_table
 from sim.routing_study import DEFAULT_WIDENINGS, busiest_day, run_study, variants, with_staffing
 from sim.routing_study import report as routing_report
+from sim.routing_study import report_blocks as routing_blocks
 from sim.runner import Plan, Scenario, run
 from sim.staffing import offered_per_hour_at_peak, partner_needs
 from sim.traffic import Traffic, check_against, dump_traffic, load_traffic
@@ -66,10 +67,6 @@ def _plan(args: argparse.Namespace, traffic: Traffic) -> Plan:
                 seed=args.seed, threshold=args.threshold)
 
 
-def _progress(args: argparse.Namespace) -> ProgressBar:
-    return ProgressBar(sys.stderr, enabled=False if args.no_progress else None)
-
-
 def _header(kind: str, traffic_file: Path, plan: Plan, hotlines: list[tuple[str, Path]]) -> None:
     end = plan.start + dt.timedelta(days=plan.days - 1)
     _out(f"sim {kind}: " + ", ".join(f"{label} = {path}" for label, path in hotlines))
@@ -91,13 +88,13 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     hotline = load_hotline(hotline_file)
     traffic, traffic_file = _traffic(settings, args)
     plan = _plan(args, traffic)
-    bar = _progress(args)
-    try:
+    with progress(enabled=not args.no_progress) as bar:
         results = run([Scenario("current", hotline)], traffic, plan, progress=bar)
-    finally:
-        bar.close()
     _header("run", traffic_file, plan, [("rules", hotline_file)])
-    _out(run_table(results["current"]))
+    if (console := terminal()) is not None:
+        show(console, run_blocks(results["current"]))
+    else:
+        _out(run_table(results["current"]))
     _write_plot(settings, args, "run", day_profile_html(
         {"current": hourly_profile(results["current"])}, title=f"Day profile: {hotline.name}",
         threshold=plan.threshold, notes=[f"rules: {hotline_file}", f"traffic: {traffic_file}"]))
@@ -110,15 +107,15 @@ def cmd_compare(settings: Settings, args: argparse.Namespace) -> int:
     plan = _plan(args, traffic)
     if plan.replications < 2:
         raise ConfigError("--replications: at least 2 are needed for confidence intervals")
-    bar = _progress(args)
-    try:
+    with progress(enabled=not args.no_progress) as bar:
         results = run([Scenario("current", current), Scenario("proposed", proposed)], traffic, plan, progress=bar)
-    finally:
-        bar.close()
     _header("compare", traffic_file, plan, [("current", args.current), ("proposed", args.proposed)])
     _out("delta = proposed - current on the same calls; better/worse when its 95% CI excludes 0, ~ otherwise")
     _out()
-    _out(compare_table(results["current"], results["proposed"]))
+    if (console := terminal()) is not None:
+        show(console, compare_blocks(results["current"], results["proposed"]))
+    else:
+        _out(compare_table(results["current"], results["proposed"]))
     _write_plot(settings, args, "compare", day_profile_html(
         {"current": hourly_profile(results["current"]), "proposed": hourly_profile(results["proposed"])},
         title="What-if: day profile", threshold=plan.threshold,
@@ -158,18 +155,18 @@ def cmd_routing(settings: Settings, args: argparse.Namespace) -> int:
     if len(hotline.queues.escalation) < 2 and args.widenings:
         raise ConfigError(f"{hotline_file}: queues.escalation never widens: no trade-off curve to draw")
     chosen = variants(hotline, args.widenings, tiers=args.tiers)
-    bar = _progress(args)
-    try:
+    with progress(enabled=not args.no_progress) as bar:
         study = run_study(hotline, traffic, day, replications=args.replications, seed=args.seed,
                           threshold=args.threshold, chosen=chosen, progress=bar)
-    finally:
-        bar.close()
     staffed = "as in the model" if args.staffed is None else f"{args.staffed * 100:.0f}% of every partner's lines"
     lines = sum(p.lines for p in hotline.partners)
     _out(f"sim routing: rules {hotline_file}, traffic {traffic_file}; {lines} lines, staffed {staffed}; "
          f"expected calls that day {traffic.day_volume(day):.0f}; routing.tiers "
          f"{args.tiers or hotline.routing.tiers}, service level threshold {args.threshold:.0f} s")
-    _out(routing_report(study))
+    if (console := terminal()) is not None:
+        show(console, routing_blocks(study))
+    else:
+        _out(routing_report(study))
     return 0
 
 
@@ -205,6 +202,22 @@ def _pct(x: float) -> str:
     return f"{x * 100:5.1f}%"
 
 
+def _fixed(cells: list[str], widths: tuple[int, ...], *, sep: str, left: int = 0) -> str:
+    """A plain row in fixed-width columns: the first ``left`` left-aligned, the others right-aligned."""
+    return sep.join(c.ljust(w) if i < left else c.rjust(w)
+                    for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
+
+
+def _trimmed(header: list[str], rows: list[list[str]]) -> Table:
+    """The cells without the padding of the plain layout (rich sizes its own columns)."""
+    return Table(header, [[c.strip() for c in row] for row in rows])
+
+
+# The plain layouts scripts read: column widths as they have always been.
+POOL_WIDTHS = (5, 9, 6, 8, 9, 6, 8, 9)
+PARTNER_WIDTHS = (10, 8, 6, 8, 9, 9, 9, 8, 6)
+
+
 def _erlang_pool(args: argparse.Namespace) -> int:
     calls, aht, target, threshold = args.calls_per_hour, args.aht, args.target_sl, args.threshold
     need_c = erlang.lines_for_erlang_c(calls, aht, target, threshold)
@@ -221,18 +234,26 @@ def _erlang_pool(args: argparse.Namespace) -> int:
     low = max(1, min(need_c.lines, need_a.lines if need_a else need_c.lines) - 3)
     high = max(need_c.lines, need_a.lines if need_a else 0) + 2
     _out()
+    header = ["lines", "C:P(wait)", "C:SL", "C:ASA(s)", "occupancy"]
     head = "lines  C:P(wait)  C:SL     C:ASA(s)  occupancy"
     if need_a is not None:
+        header += ["A:SL", "A:ASA(s)", "A:abandon"]
         head += "  A:SL     A:ASA(s)  A:abandon"
-    _out(head)
+    rows = []
     for n in range(low, high + 1):
         c = erlang.erlang_c_metrics(calls, aht, n, threshold)
-        row = (f"{n:5d}  {_pct(c.p_wait):>9}  {_pct(c.service_level)}  {c.asa:8.1f}  {_pct(c.occupancy):>9}"
-               if c.stable else f"{n:5d}  {'overload':>9}  {'-':>6}  {'-':>8}  {'-':>9}")
+        row = ([str(n), _pct(c.p_wait), _pct(c.service_level), f"{c.asa:.1f}", _pct(c.occupancy)]
+               if c.stable else [str(n), "overload", "-", "-", "-"])
         if need_a is not None and args.patience is not None:
             a = erlang.erlang_a_metrics(calls, aht, args.patience, n, threshold)
-            row += f"  {_pct(a.service_level)}  {a.asa:8.1f}  {_pct(a.p_abandon):>9}"
-        _out(row)
+            row += [_pct(a.service_level), f"{a.asa:.1f}", _pct(a.p_abandon)]
+        rows.append(row)
+    if (console := terminal()) is not None:
+        show(console, [_trimmed(header, rows)])
+        return 0
+    _out(head)
+    for row in rows:
+        _out(_fixed(row, POOL_WIDTHS[:len(row)], sep="  "))
     return 0
 
 
@@ -247,15 +268,18 @@ def _erlang_partners(settings: Settings, args: argparse.Namespace) -> int:
     source = "given" if args.calls_per_hour is not None else f"busiest hour of {day} in {traffic_file}"
     _out(f"{calls:.0f} offered calls/h ({source}); target {args.target_sl * 100:.0f}% answered within "
          f"{args.threshold:g} s; each partner sized for the queues whose lines ring first there")
-    _out(f"{'partner':10} {'calls/h':>8} {'AHT s':>6} {'erlangs':>8} {'Erlang C':>9} {'Erlang A':>9} "
-         f"{'patience':>9} {'staffed':>8} {'lines':>6}")
+    header = ["partner", "calls/h", "AHT s", "erlangs", "Erlang C", "Erlang A", "patience", "staffed", "lines"]
+    rows = []
     for n in needs:
-        c = f"{n.erlang_c.lines}" if n.erlang_c else "-"
-        a = f"{n.erlang_a.lines}" if n.erlang_a else "-"
-        pat = f"{n.patience:.0f} s" if n.patience else "-"
         load = erlang.offered_load(n.calls_per_hour, n.aht) if n.aht else 0.0
-        _out(f"{n.partner:10} {n.calls_per_hour:8.1f} {n.aht:6.0f} {load:8.2f} {c:>9} {a:>9} {pat:>9} "
-             f"{n.staffed:8d} {n.configured:6d}")
+        rows.append([n.partner, f"{n.calls_per_hour:.1f}", f"{n.aht:.0f}", f"{load:.2f}",
+                     f"{n.erlang_c.lines}" if n.erlang_c else "-", f"{n.erlang_a.lines}" if n.erlang_a else "-",
+                     f"{n.patience:.0f} s" if n.patience else "-", str(n.staffed), str(n.configured)])
+    if (console := terminal()) is not None:
+        show(console, [_trimmed(header, rows)])
+        return 0
+    for row in [header, *rows]:
+        _out(_fixed(row, PARTNER_WIDTHS, sep=" ", left=1))
     return 0
 
 

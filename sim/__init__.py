@@ -2,6 +2,6 @@
 
 Pure core (no asyncio, no sockets, no database): ``erlang``, ``traffic``,
 ``calendar``, ``arrivals``, ``caller``, ``engine``, ``kpi``, ``runner``,
-``staffing``, ``fit``, ``report``, ``plot``, ``progress``. The one adapter is
+``staffing``, ``fit``, ``report``, ``plot``. The one adapter is
 ``fit_io`` (reads the ``cdr`` table for ``aiguilleur sim fit``).
 """

@@ -1,8 +1,13 @@
-"""Plain-text tables of simulated KPIs: one rule set (``sim run``) or two side by side (``sim compare``)."""
+"""Tables of simulated KPIs: one rule set (``sim run``) or two side by side (``sim compare``).
+
+Each report is a list of blocks (a line of text, or a ``Table`` of cells): ``run_table`` and
+``compare_table`` lay them out as plain text; the CLI draws the same blocks with rich on a terminal.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sim.kpi import HIGHER_IS_BETTER, LABELS, METRICS, Estimate, Summary, aggregate, mean_volumes, paired_deltas
 
@@ -63,37 +68,68 @@ def volumes_line(summaries: Sequence[Summary]) -> str:
             f"lost in the menu {v['lost_in_ivr']:,.0f}, queue timeouts {v['timeouts']:,.0f}")
 
 
-def _table(rows: list[list[str]]) -> list[str]:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    out = []
-    for row in rows:
-        cells = [c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))]
-        out.append("  ".join(cells).rstrip())
-    return out
+@dataclass(frozen=True)
+class Table:
+    """A header row and body rows of cells; the first column names the row, the others are figures."""
+
+    header: list[str]
+    rows: list[list[str]]
+
+    def lines(self) -> list[str]:
+        """Plain text: the first column left-aligned, the others right-aligned, two spaces apart."""
+        every = [self.header, *self.rows]
+        widths = [max(len(r[i]) for r in every) for i in range(len(self.header))]
+        cells = [[c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))]
+                 for row in every]
+        return ["  ".join(row).rstrip() for row in cells]
+
+
+Block = str | Table  # one line of text, or a table
+
+
+def plain(blocks: Sequence[Block]) -> list[str]:
+    """The blocks as plain-text lines."""
+    return [line for block in blocks for line in ([block] if isinstance(block, str) else block.lines())]
+
+
+def _as_text(blocks: Sequence[Block]) -> str:
+    return "\n".join(plain(blocks)).rstrip() + "\n"
+
+
+def run_blocks(summaries: Sequence[Summary]) -> list[Block]:
+    """The volumes line, then one table per scope: each KPI's mean and 95% confidence half-width."""
+    agg = aggregate(summaries)
+    blocks: list[Block] = [volumes_line(summaries), ""]
+    for scope, metrics in agg.items():
+        kind = scope.split(":")[0]
+        rows = [[f"  {LABELS[m]}", cell(m, metrics[m])] for m in SHOWN.get(kind, METRICS)]
+        blocks += [Table([_scope_title(scope), "mean ± 95% CI"], rows), ""]
+    return blocks
 
 
 def run_table(summaries: Sequence[Summary]) -> str:
-    agg = aggregate(summaries)
-    lines = [volumes_line(summaries), ""]
-    for scope, metrics in agg.items():
+    """``run_blocks`` as plain text."""
+    return _as_text(run_blocks(summaries))
+
+
+def compare_blocks(current: Sequence[Summary], proposed: Sequence[Summary],
+                   labels: tuple[str, str] = ("current", "proposed")) -> list[Block]:
+    """Both volumes lines, then one table per scope: each side's KPI and the paired delta with its verdict."""
+    a, b = aggregate(current), aggregate(proposed)
+    deltas = paired_deltas(current, proposed)
+    blocks: list[Block] = [f"{labels[0]}: " + volumes_line(current), f"{labels[1]}: " + volumes_line(proposed), ""]
+    empty = Estimate(None, None, 0)
+    for scope in deltas:
         kind = scope.split(":")[0]
-        rows = [[_scope_title(scope), "mean ± 95% CI"]]
-        rows += [[f"  {LABELS[m]}", cell(m, metrics[m])] for m in SHOWN.get(kind, METRICS)]
-        lines += [*_table(rows), ""]
-    return "\n".join(lines).rstrip() + "\n"
+        rows = []
+        for m in SHOWN.get(kind, METRICS):
+            ea, eb, ed = a.get(scope, {}).get(m, empty), b.get(scope, {}).get(m, empty), deltas[scope][m]
+            rows.append([f"  {LABELS[m]}", cell(m, ea), cell(m, eb), cell(m, ed, signed=True), verdict(m, ed)])
+        blocks += [Table([_scope_title(scope), labels[0], labels[1], "delta (paired)", ""], rows), ""]
+    return blocks
 
 
 def compare_table(current: Sequence[Summary], proposed: Sequence[Summary],
                   labels: tuple[str, str] = ("current", "proposed")) -> str:
-    a, b = aggregate(current), aggregate(proposed)
-    deltas = paired_deltas(current, proposed)
-    lines = [f"{labels[0]}: " + volumes_line(current), f"{labels[1]}: " + volumes_line(proposed), ""]
-    empty = Estimate(None, None, 0)
-    for scope in deltas:
-        kind = scope.split(":")[0]
-        rows = [[_scope_title(scope), labels[0], labels[1], "delta (paired)", ""]]
-        for m in SHOWN.get(kind, METRICS):
-            ea, eb, ed = a.get(scope, {}).get(m, empty), b.get(scope, {}).get(m, empty), deltas[scope][m]
-            rows.append([f"  {LABELS[m]}", cell(m, ea), cell(m, eb), cell(m, ed, signed=True), verdict(m, ed)])
-        lines += [*_table(rows), ""]
-    return "\n".join(lines).rstrip() + "\n"
+    """``compare_blocks`` as plain text."""
+    return _as_text(compare_blocks(current, proposed, labels))

@@ -41,6 +41,7 @@ from sim.calendar import Calendar
 from sim.caller import generate_calls
 from sim.engine import RunResult, simulate
 from sim.kpi import Estimate, estimate, summarize
+from sim.report import Block, Table, plain
 from sim.traffic import Traffic, check_against
 
 METRICS = ("best", "top2", "sl", "asa", "abandonment", "offered", "ranked")
@@ -276,12 +277,6 @@ def _seconds(est: Estimate) -> str:
     return f"{est.mean:.1f}" + (f" ± {est.half_width:.1f}" if est.half_width is not None else "")
 
 
-def _table(rows: list[list[str]]) -> list[str]:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
-            .rstrip() for row in rows]
-
-
 def _row(study: Study, key: str, name: str) -> list[str]:
     return [
         name,
@@ -300,10 +295,10 @@ def _header(first: str, threshold: float) -> list[str]:
             "abandonment", "goal"]
 
 
-def report(study: Study) -> str:
+def report_blocks(study: Study) -> list[Block]:
     """The variants' table, then the trade-off curve (first widening -> best share, service level)."""
     offered = study.estimate(study.variants[0].key, "offered").mean or 0.0
-    lines = [
+    blocks: list[Block] = [
         f"{study.day} ({study.day:%A}), {study.replications} replication(s), seed {study.seed}: "
         f"{offered:.0f} calls offered to a queue on average; ± = 95% confidence half-width",
         "best partner / top 2 tiers: answered callers (with a menu answer) taken by a partner in the first",
@@ -311,13 +306,17 @@ def report(study: Study) -> str:
         f"at most {GOAL_SL_GAP * 100:.0f} points below the pooled queue's",
         "",
     ]
-    rows = [_header("variant", study.threshold)]
-    rows += [_row(study, v.key, f"{v.key}: {v.label}") for v in study.variants if v.in_table]
-    lines += _table(rows)
+    rows = [_row(study, v.key, f"{v.key}: {v.label}") for v in study.variants if v.in_table]
+    blocks.append(Table(_header("variant", study.threshold), rows))
     points = sorted((v.first_widening, v.key) for v in study.variants if v.first_widening is not None)
     if points:
-        curve = [_header("first widening", study.threshold)]
-        curve += [_row(study, key, f"{seconds} s" + ("" if key.startswith("widen-") else f" ({key})"))
-                  for seconds, key in points]
-        lines += ["", "trade-off: the whole-profile ranking with its widening steps moved", *_table(curve)]
-    return "\n".join(lines) + "\n"
+        curve = [_row(study, key, f"{seconds} s" + ("" if key.startswith("widen-") else f" ({key})"))
+                 for seconds, key in points]
+        blocks += ["", "trade-off: the whole-profile ranking with its widening steps moved",
+                   Table(_header("first widening", study.threshold), curve)]
+    return blocks
+
+
+def report(study: Study) -> str:
+    """``report_blocks`` as plain text."""
+    return "\n".join(plain(report_blocks(study))) + "\n"

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import io
 import re
 from pathlib import Path
 
 import pytest
+from rich.console import Console
+from rich.text import Text
 
 from aiguilleur import cli_sim
 from cdr.kpi import CallFacts
@@ -120,17 +123,61 @@ def test_days_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
     assert "must be at least 1" in capsys.readouterr().err
 
 
-def test_progress_bar_draws_on_a_terminal_and_stays_quiet_elsewhere() -> None:
-    import io
+def on_a_terminal(monkeypatch: pytest.MonkeyPatch, width: int = 160) -> io.StringIO:
+    """Standard output as a terminal: what ``cli_sim`` draws with rich lands in the returned buffer."""
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=width)
+    monkeypatch.setattr(cli_sim, "terminal", lambda stream=None: console)
+    return screen
 
-    from sim.progress import ProgressBar
 
-    tty = io.StringIO()
-    bar = ProgressBar(tty, enabled=True)
-    bar(0.5, "replication 1/2 current")
-    bar(1.0, "done")
-    bar.close()
-    assert "[###############...............]  50%" in tty.getvalue() and "100%" in tty.getvalue()
-    quiet = io.StringIO()
-    ProgressBar(quiet)(0.5, "x")  # a StringIO is not a terminal
-    assert quiet.getvalue() == ""
+def drawn(screen: io.StringIO) -> list[str]:
+    return Text.from_ansi(screen.getvalue()).plain.splitlines()
+
+
+def test_run_on_a_terminal_draws_each_scope_as_a_table(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    screen = on_a_terminal(monkeypatch)
+    assert sim(["run", "--days", "1", "--replications", "3", "--seed", "4", "--no-plot"]) == 0
+    plain = capsys.readouterr().out
+    assert "3 replication(s), seed 4" in plain and "mean ± 95% CI" not in plain  # the tables went to rich
+    lines = drawn(screen)
+    heads = [i for i, line in enumerate(lines) if line.rstrip().endswith("mean ± 95% CI")]
+    assert len(heads) > 3 and all(set(lines[i + 1].strip()) == {"─"} for i in heads)
+    row = re.split(r" {2,}", next(x for x in lines if "service level (inclusive)" in x).strip())
+    assert row[0] == "service level (inclusive)" and re.fullmatch(r"\d+\.\d% ± \d+\.\d", row[1])
+    assert any(line.startswith("partner cma ") for line in lines)
+
+
+def test_erlang_per_partner_on_a_terminal_has_the_cells_of_the_plain_table(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["erlang", "--per-partner", "--calls-per-hour", "100"]
+    assert sim(argv) == 0
+    plain = capsys.readouterr().out.splitlines()[1:]
+    screen = on_a_terminal(monkeypatch)
+    assert sim(argv) == 0
+    lines = [x for x in drawn(screen) if x.strip() and set(x.strip()) != {"─"}]
+    assert [x.split() for x in lines] == [x.split() for x in plain]  # same cells, same order
+    assert lines[0].split()[:3] == ["partner", "calls/h", "AHT"]
+
+
+def test_erlang_pool_on_a_terminal_has_the_cells_of_the_plain_table(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["erlang", "--calls-per-hour", "120", "--aht", "300", "--target-sl", "0.05", "--patience", "60"]
+    assert sim(argv) == 0
+    plain = capsys.readouterr().out.splitlines()
+    table = plain[plain.index("") + 1:]
+    screen = on_a_terminal(monkeypatch)
+    assert sim(argv) == 0
+    assert capsys.readouterr().out.splitlines() == plain[:plain.index("") + 1]  # the lines before the table
+    lines = [x for x in drawn(screen) if set(x.strip()) != {"─"}]
+    assert [x.split() for x in lines] == [x.split() for x in table]
+    assert "overload" in lines[1]
+
+
+def test_no_progress_bar_off_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
+    assert sim(["run", "--days", "1", "--replications", "1", "--no-plot"]) == 0
+    assert capsys.readouterr().err == ""
