@@ -96,7 +96,7 @@ def pbx_and_lines(
         now=OPEN_INSTANT,  # Monday 10:00 in Paris: open
         pbx=PbxSettings(sip_port=free_udp_port(), line_contact_port=free_udp_port(),
                         rtp_start=34000, rtp_end=34999),
-        ami=AmiSettings(port=free_tcp_port(), ping_interval=1, pong_timeout=2,
+        ami=AmiSettings(port=free_tcp_port(), ping_interval=1, pong_timeout=10,
                         backoff_initial=0.2, backoff_max=1),
         fastagi=FastAgiSettings(port=free_tcp_port()),
         http=HttpSettings(port=free_tcp_port()),

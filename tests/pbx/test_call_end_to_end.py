@@ -56,7 +56,7 @@ def pbx_and_lines(hotline: Hotline, tmp_path_factory: pytest.TempPathFactory) ->
         now="2026-11-23T10:00:00+01:00",
         pbx=PbxSettings(sip_port=free_udp_port(), line_contact_port=free_udp_port(),
                         rtp_start=32000, rtp_end=32999),
-        ami=AmiSettings(port=free_tcp_port(), ping_interval=1, pong_timeout=2),
+        ami=AmiSettings(port=free_tcp_port(), ping_interval=1, pong_timeout=10),
         fastagi=FastAgiSettings(port=free_tcp_port()),
     )
     conf_dir = work / "asterisk_conf"

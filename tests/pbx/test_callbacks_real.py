@@ -97,8 +97,8 @@ def pbx_and_peers(cb_hotline: Hotline, tmp_path_factory: pytest.TempPathFactory
         now=OPEN_INSTANT,  # Monday 10:00 in Paris: open
         pbx=PbxSettings(sip_port=free_udp_port(), line_contact_port=free_udp_port(),
                         trunk_contact_port=free_udp_port("127.0.0.2"), rtp_start=35000, rtp_end=35999),
-        # pong timeout 5 s: 2 s dropped the link now and then under the full suite's load
-        ami=AmiSettings(port=free_tcp_port(), ping_interval=1, pong_timeout=5, backoff_initial=0.2, backoff_max=1),
+        # pong timeout 10 s: 2 s dropped the link now and then under the full suite's load
+        ami=AmiSettings(port=free_tcp_port(), ping_interval=1, pong_timeout=10, backoff_initial=0.2, backoff_max=1),
         fastagi=FastAgiSettings(port=free_tcp_port()),
         http=HttpSettings(port=free_tcp_port()),
     )

@@ -43,7 +43,7 @@ def pbx(hotline: Hotline, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         now="2026-11-23T10:00:00+01:00",  # a fixed open instant (Monday 10:00 in Paris)
         pbx=PbxSettings(sip_port=free_udp_port(), line_contact_port=free_udp_port(), rtp_start=33000,
                         rtp_end=33999, trunk_contact_port=None),
-        ami=AmiSettings(port=free_tcp_port(), ping_interval=1, pong_timeout=2),
+        ami=AmiSettings(port=free_tcp_port(), ping_interval=1, pong_timeout=10),
         fastagi=FastAgiSettings(port=free_tcp_port()),  # the second instance: the service of this test
     )
     dialplan_fastagi = FastAgiSettings(port=dead_port, backup_host=settings.fastagi.host,

@@ -82,7 +82,7 @@ def sandbox(hotline: Hotline, tmp_path_factory: pytest.TempPathFactory) -> Itera
     rtp = random.randrange(20000, 29000, 2)
     pbx_settings = PbxSettings(sip_port=free_udp_port(), line_contact_port=free_udp_port(),
                                rtp_start=rtp, rtp_end=rtp + 400)
-    ami_settings = AmiSettings(port=free_tcp_port(), ping_interval=1, pong_timeout=2,
+    ami_settings = AmiSettings(port=free_tcp_port(), ping_interval=1, pong_timeout=10,
                                backoff_initial=0.1, backoff_max=0.5)
     # Nothing listens on the FastAGI port: callers take the degraded path into a queue.
     fastagi = FastAgiSettings(port=free_tcp_port())

@@ -63,7 +63,7 @@ def pbx_and_lines(hotline: Hotline, tmp_path_factory: pytest.TempPathFactory) ->
         now="2026-11-23T10:00:00+01:00",  # a fixed open instant
         pbx=PbxSettings(sip_port=free_udp_port(), line_contact_port=free_udp_port(), rtp_start=33000,
                         rtp_end=33999),
-        ami=AmiSettings(port=free_tcp_port(), ping_interval=1, pong_timeout=2),
+        ami=AmiSettings(port=free_tcp_port(), ping_interval=1, pong_timeout=10),
         fastagi=FastAgiSettings(port=free_tcp_port()),
         http=HttpSettings(port=free_tcp_port()),
         smtp=SmtpSettings(port=SMTP_PORT, sender="numero-unique@example.org", timeout=5),
