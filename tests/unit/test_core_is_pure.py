@@ -21,7 +21,7 @@ CORE = [
 SIM_ADAPTERS = {"fit_io.py"}  # reads the cdr table for ``aiguilleur sim fit``
 SIM = sorted(f"sim/{p.name}" for p in (REPO_ROOT / "sim").glob("*.py") if p.name not in SIM_ADAPTERS)
 FORBIDDEN = {"asyncio", "socket", "asyncpg", "aiohttp", "panoramisk", "subprocess", "structlog",
-             "ivr.fastagi", "queues.ami", "cdr.writer", "aiguilleur.database", "sandbox",
+             "ivr.fastagi", "queues.ami", "cdr.writer", "cdr.record_sql", "aiguilleur.database", "sandbox", "rich",
              *(f"sim.{name.removesuffix('.py')}" for name in SIM_ADAPTERS)}
 
 
