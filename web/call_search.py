@@ -1,9 +1,10 @@
 """Supervisors' call search: find calls by day, number, partner, outcome and IVR answers, see one
 call's whole story (its record, the queue_log lines of its path, its callbacks) and export the list
-as a spreadsheet. The queries and the pages; the handlers are in ``web.app``.
+as a spreadsheet. The queries and the pages; the handlers are in ``web.routes.calls``.
 
 Every value shown comes from a caller or an advisor at some point (names, numbers, notes): the
-pages escape it all (``web.pages.e``), the export cannot start a formula (``cdr.spreadsheet``).
+pages escape it all (``templates/calls.html`` and ``call.html``, autoescaped), the export cannot
+start a formula (``cdr.spreadsheet``).
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ import asyncpg
 
 from cdr.spreadsheet import spreadsheet_csv
 from config.models import Hotline
-from web.pages import PageUser, e, layout
+from web.pages import PageUser, frame
 from web.screen import OUTCOME_LABELS, STEP_LABELS
+from web.templating import render
 from web.wallboard import queue_label, short_names
 
 FILTERS: Final = ("number", "outcome", "partner", "need", "sector", "size", "departement")
@@ -172,30 +174,18 @@ def calls_csv(rows: Sequence[Mapping[str, Any]], hotline: Hotline) -> str:
 
 
 # --- pages -------------------------------------------------------------------------------------
-def _options(name: str, choices: Mapping[str, str], chosen: str | None) -> str:
-    items = "".join(f'<option value="{e(v)}"{" selected" if v == chosen else ""}>{e(label)}</option>'
-                    for v, label in choices.items())
-    return f'<select name="{e(name)}" id="f-{e(name)}"><option value="">(tous)</option>{items}</select>'
+def _form_context(query: CallQuery, first: dt.date, last: dt.date, hotline: Hotline) -> dict[str, Any]:
+    labels = answer_labels(hotline)
+    chosen = query.filters
+    selects = [("outcome", "Issue", OUTCOME_LABELS, chosen.get("outcome")),
+               ("partner", "Partenaire", {p.id: p.name for p in hotline.partners}, chosen.get("partner")),
+               *((a, STEP_LABELS[a], labels.get(a, {}), chosen.get(a)) for a in ANSWERS)]
+    return {"first": first.isoformat(), "last": last.isoformat(), "number": chosen.get("number", ""),
+            "selects": selects}
 
 
 def search_form(query: CallQuery, first: dt.date, last: dt.date, hotline: Hotline) -> str:
-    labels = answer_labels(hotline)
-    chosen = query.filters
-    partners = {p.id: p.name for p in hotline.partners}
-    def field(name: str, label: str, control: str) -> str:
-        return f'<div class="field"><label for="f-{name}">{e(label)}</label>{control}</div>'
-
-    fields = [
-        field("from", "Du", f'<input type="date" id="f-from" name="from" value="{first.isoformat()}">'),
-        field("to", "Au", f'<input type="date" id="f-to" name="to" value="{last.isoformat()}">'),
-        field("number", "Numéro", f'<input id="f-number" name="number" inputmode="tel" '
-                                  f'value="{e(chosen.get("number", ""))}">'),
-        field("outcome", "Issue", _options("outcome", OUTCOME_LABELS, chosen.get("outcome"))),
-        field("partner", "Partenaire", _options("partner", partners, chosen.get("partner"))),
-        *(field(a, STEP_LABELS[a], _options(a, labels.get(a, {}), chosen.get(a))) for a in ANSWERS),
-    ]
-    return f'<form method="get" action="/appels" class="window search">{"".join(fields)}' \
-           '<button type="submit">Chercher</button></form>'
+    return render("search_form.html", **_form_context(query, first, last, hotline))
 
 
 def calls_page(rows: Sequence[Mapping[str, Any]], query: CallQuery, first: dt.date, last: dt.date,
@@ -204,24 +194,16 @@ def calls_page(rows: Sequence[Mapping[str, Any]], query: CallQuery, first: dt.da
     tz = ZoneInfo(hotline.hours.timezone)
     labels = answer_labels(hotline)
     partners = {p.id: p.name for p in hotline.partners}
-    body_rows = "".join(
-        f'<tr><td><a href="/appels/{e(r["linkedid"])}">{e(_when(r["start"], tz))}</a></td>'
-        f'<td>{e(r["src"])}</td><td>{e(r["clid"])}</td>'
-        f'<td>{e(" · ".join(_label(labels.get(a, {}), r[a]) for a in ANSWERS if r[a]))}</td>'
-        f'<td>{e(_label(partners, r["partner"]))}</td><td>{e(r["line"] or "")}</td>'
-        f'<td>{e(_seconds(r["wait_seconds"]))}</td><td>{e(_label(OUTCOME_LABELS, r["outcome"]))}'
-        f'{" (dégradé)" if r["degraded"] else ""}{" · rappel" if r["direction"] == "outbound" else ""}</td></tr>'
-        for r in rows)
-    found = (
-        '<table class="kpi calls"><caption>Appels trouvés, les plus récents d\'abord</caption><tr>'
-        '<th scope="col">Début</th><th scope="col">Numéro</th><th scope="col">Appelant</th>'
-        '<th scope="col">Réponses au menu</th><th scope="col">Partenaire</th><th scope="col">Ligne</th>'
-        f'<th scope="col">Attente</th><th scope="col">Issue</th></tr>{body_rows}</table>'
-        if rows else '<p class="note" id="no-calls">Aucun appel ne correspond.</p>')
-    more = f'<p><a href="{e(more_href)}" id="more">Appels plus anciens</a></p>' if more_href else ""
-    export = f'<p><a class="csv" id="export" href="{e(export_href)}">Exporter (tableur)</a></p>'
-    return layout("Recherche d'appels", search_form(query, first, last, hotline) + export + found + more,
-                  user=user, csrf=csrf)
+    calls = [{
+        "linkedid": r["linkedid"], "start": _when(r["start"], tz), "src": r["src"], "clid": r["clid"],
+        "answers": " · ".join(_label(labels.get(a, {}), r[a]) for a in ANSWERS if r[a]),
+        "partner": _label(partners, r["partner"]), "line": r["line"] or "", "wait": _seconds(r["wait_seconds"]),
+        "outcome": _label(OUTCOME_LABELS, r["outcome"]), "degraded": r["degraded"],
+        "outbound": r["direction"] == "outbound",
+    } for r in rows]
+    return render("calls.html", **frame("Recherche d'appels", user=user, csrf=csrf),
+                  **_form_context(query, first, last, hotline), calls=calls, export_href=export_href,
+                  more_href=more_href)
 
 
 def call_page(story: CallStory, hotline: Hotline, user: PageUser, csrf: str) -> str:
@@ -230,7 +212,7 @@ def call_page(story: CallStory, hotline: Hotline, user: PageUser, csrf: str) -> 
     labels = answer_labels(hotline)
     partners = {p.id: p.name for p in hotline.partners}
     short = short_names(hotline.partners)
-    parts: list[str] = []
+    records = []
     for r in story.records:
         facts = [
             ("Début", _when(r["start"], tz)), ("Fin", _when(r["end"], tz)), ("Numéro", r["src"]),
@@ -246,24 +228,14 @@ def call_page(story: CallStory, hotline: Hotline, user: PageUser, csrf: str) -> 
             ("Code de post-appel", r.get("wrapup_code") or ""), ("Notes", r.get("wrapup_notes") or ""),
             *((("Nœud", r["node"]),) if "node" in r else ()),
         ]
-        rows = "".join(f'<tr><th scope="row">{e(k)}</th><td>{e(v)}</td></tr>' for k, v in facts)
-        parts.append(f'<table class="kpi call-facts"><caption>Appel {e(r["linkedid"])}</caption>{rows}</table>')
-    timeline = "".join(
-        f'<li><time>{e(_when(q["time"], tz))}</time> {e(q["queuename"])} · '
-        f'{e(QUEUE_LOG_LABELS.get(q["event"], q["event"]))}'
-        f'{" · " + e(q["agent"]) if q["agent"] not in ("NONE", "") else ""}'
-        f'{" (" + e(q["data"]) + ")" if q["data"] else ""}</li>' for q in story.queue_log)
-    parts.append('<h2>Parcours dans les files</h2>'
-                 + (f'<ol class="timeline" id="timeline">{timeline}</ol>' if timeline
-                    else '<p class="note">Jamais entré dans une file.</p>'))
-    if story.callbacks:
-        items = "".join(
-            f'<li>{e("suivi J+8" if c.get("kind") == "followup" else "rappel")} : {e(c["status"])}'
-            f'{", " + str(c["tries"]) + " essai(s)" if c.get("tries") else ""}'
-            f'{" · " + e(c["outcome"]) if c.get("outcome") else ""}</li>' for c in story.callbacks)
-        tries = "".join(f'<li><a href="/appels/{e(t["linkedid"])}">{e(_when(t["start"], tz))}</a> : '
-                        f'{e(_label(OUTCOME_LABELS, t["outcome"]))}</li>' for t in story.tries)
-        parts.append(f'<h2>Rappels</h2><ul id="callbacks">{items}</ul>'
-                     + (f'<ul class="tries">{tries}</ul>' if tries else ""))
-    back = '<p><a href="/appels">Nouvelle recherche</a></p>'
-    return layout("Un appel", back + "".join(parts), user=user, csrf=csrf)
+        records.append((r["linkedid"], facts))
+    timeline = [{"time": _when(q["time"], tz), "queue": q["queuename"],
+                 "event": QUEUE_LOG_LABELS.get(q["event"], q["event"]),
+                 "agent": q["agent"], "agent_shown": q["agent"] not in ("NONE", ""), "data": q["data"]}
+                for q in story.queue_log]
+    callbacks = [{"kind": "suivi J+8" if c.get("kind") == "followup" else "rappel", "status": c["status"],
+                  "tries": c.get("tries"), "outcome": c.get("outcome")} for c in story.callbacks]
+    tries = [{"linkedid": t["linkedid"], "start": _when(t["start"], tz),
+              "outcome": _label(OUTCOME_LABELS, t["outcome"])} for t in story.tries]
+    return render("call.html", **frame("Un appel", user=user, csrf=csrf), records=records, timeline=timeline,
+                  callbacks=callbacks, tries=tries)

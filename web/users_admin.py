@@ -1,6 +1,6 @@
 """The admins' "Utilisateurs" page: create web accounts, change a role or a line, disable or enable
 an account, reset a password; every action audited (``web_audit``, migration 0015). The checks,
-the queries and the page; the handlers are in ``web.app``.
+the queries and the page; the handlers are in ``web.routes.users``.
 
 A reset password is drawn here and shown once to the admin, who hands it over; it is stored
 hashed like any other (``web.passwords``). Disabling an account or resetting its password ends
@@ -18,8 +18,9 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from web.pages import PageUser, e, layout
+from web.pages import PageUser, frame
 from web.roles import ROLES
+from web.templating import render
 
 NAME: Final = re.compile(r"[a-z][a-z0-9._-]{1,31}")
 ROLE_LABELS: Final = {"advisor": "conseiller", "supervisor": "superviseur", "admin": "administrateur"}
@@ -128,55 +129,15 @@ async def recent_audit(pool: asyncpg.Pool, limit: int = 100) -> list[dict[str, A
 
 
 # --- the page ----------------------------------------------------------------------------------
-def _role_select(name: str, chosen: str) -> str:
-    options = "".join(f'<option value="{r}"{" selected" if r == chosen else ""}>{e(ROLE_LABELS[r])}</option>'
-                      for r in ROLES)
-    return f'<select name="role" id="role-{e(name)}" aria-label="Rôle de {e(name)}">{options}</select>'
-
-
 def users_page(users: Sequence[Mapping[str, Any]], history: Sequence[Mapping[str, Any]], user: PageUser, csrf: str,
                timezone: str, *, message: str = "", error: str = "", shown_password: tuple[str, str] | None = None,
                ) -> str:
     """Every account with its role, line and state (a form per row), the new-account form, the audit."""
     tz = ZoneInfo(timezone)
-    hidden = f'<input type="hidden" name="csrf" value="{e(csrf)}">'
-    notices = (f'<p class="error" role="alert">{e(error)}</p>' if error else "") + (
-        f'<p class="note" role="status">{e(message)}</p>' if message else "")
-    if shown_password is not None:
-        name, password = shown_password
-        notices += (f'<p class="note" role="status" id="temporary-password">Mot de passe provisoire de '
-                    f'<strong>{e(name)}</strong> : <code>{e(password)}</code> (affiché une seule fois ; à '
-                    'transmettre à la personne, qui le changera)</p>')
-    rows = "".join(
-        f'<tr><th scope="row">{e(u["name"])}</th><td>'
-        f'<form method="post" action="/utilisateurs/{e(u["name"])}" class="inline">{hidden}'
-        f'{_role_select(u["name"], u["role"])}'
-        f'<input name="line" value="{e(u["line"] or "")}" aria-label="Ligne de {e(u["name"])}" size="8">'
-        f'<select name="state" aria-label="État de {e(u["name"])}">'
-        f'<option value="active"{"" if u["disabled"] else " selected"}>actif</option>'
-        f'<option value="disabled"{" selected" if u["disabled"] else ""}>désactivé</option></select>'
-        f'<button type="submit">Enregistrer</button></form></td><td>'
-        f'<form method="post" action="/utilisateurs/{e(u["name"])}/mot-de-passe" class="inline">{hidden}'
-        f'<button type="submit">Réinitialiser le mot de passe</button></form></td></tr>'
-        for u in users)
-    table = ('<table class="kpi users"><caption>Comptes</caption><tr><th scope="col">Identifiant</th>'
-             f'<th scope="col">Rôle, ligne, état</th><th scope="col">Mot de passe</th></tr>{rows}</table>')
-    create = (
-        f'<h2>Nouveau compte</h2><form method="post" action="/utilisateurs" class="window">{hidden}'
-        '<label for="new-name">Identifiant</label><input id="new-name" name="name" required>'
-        '<label for="new-role">Rôle</label><select id="new-role" name="role">'
-        + "".join(f'<option value="{r}">{e(ROLE_LABELS[r])}</option>' for r in ROLES)
-        + '</select><label for="new-line">Ligne (conseillers)</label><input id="new-line" name="line" size="8">'
-        '<button type="submit">Créer</button></form>'
-        '<p class="note">Le compte reçoit un mot de passe provisoire, affiché une fois ici.</p>'
+    return render(
+        "users.html", **frame("Utilisateurs", user=user, csrf=csrf),
+        users=users, history=history, message=message, error=error, shown_password=shown_password,
+        roles=ROLES, role_labels=ROLE_LABELS, action_labels=ACTION_LABELS,
+        when=lambda at: at.astimezone(tz).strftime("%d/%m/%Y %H:%M:%S"),
     )
-    audit_rows = "".join(
-        f'<tr><td>{e(a["at"].astimezone(tz).strftime("%d/%m/%Y %H:%M:%S"))}</td><td>{e(a["actor"])}</td>'
-        f'<td>{e(ACTION_LABELS.get(a["action"], a["action"]))}</td><td>{e(a["target"])}</td>'
-        f'<td>{e(a["detail"])}</td></tr>' for a in history)
-    journal = ('<h2>Journal</h2>' + (
-        '<table class="kpi audit" id="audit"><tr><th scope="col">Quand</th><th scope="col">Par</th>'
-        f'<th scope="col">Action</th><th scope="col">Compte</th><th scope="col">Détail</th></tr>{audit_rows}</table>'
-        if history else '<p class="note">Aucune action enregistrée.</p>'))
-    return layout("Utilisateurs", notices + table + create + journal, user=user, csrf=csrf)
 
