@@ -44,10 +44,13 @@ from config.loader import load_hotline
 from config.models import Hotline
 from config.settings import REPO_ROOT
 from queues.ami_parse import parse_ami_stream
-from queues.state import LiveState, StateConfig, seed_from_queue_status
+from queues.state import LiveState, StateConfig
+from queues.state_seed import seed_from_queue_status
 from sandbox.ports import free_tcp_port
+from tests.web.conftest import FixedRules, RecordingDesk
 from web import store
-from web.app import FEED, WebDeps, make_app
+from web.app import make_app
+from web.deps import FEED, WebDeps
 from web.ports import FixedHotline
 from web.security import new_token, token_digest
 
@@ -187,7 +190,9 @@ async def run(clients: int, calls: int, seconds: float) -> dict[str, Any]:
     plan = burst(hotline, calls, seconds, member)
 
     live = booted_live(hotline)
-    app = make_app(WebDeps(pool=pool, live=live, hotline=FixedHotline(hotline), today_interval=3600))
+    desk = RecordingDesk({line for line, _ in hotline.lines()})  # no agent action in this bench
+    app = make_app(WebDeps(pool=pool, live=live, hotline=FixedHotline(hotline), desk=desk, rules=FixedRules(hotline),
+                           today_interval=3600))
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     port = free_tcp_port()

@@ -2,5 +2,6 @@
 
 Pure modules (no I/O library): ``roles``, ``passwords``, ``security``, ``wallboard``,
 ``metrics``, ``screen``, ``rules_form``, ``pages``, ``openapi``. Adapters: ``store``
-(asyncpg), ``live`` (the polling fan-out), ``app`` (aiohttp handlers), ``server``.
+(asyncpg), ``live`` (the polling fan-out), ``routes`` (aiohttp handlers, a module per feature),
+``http`` (what they share), ``app`` (the route table and the guard), ``server``.
 """

@@ -14,8 +14,8 @@ Thin views over ``appointments`` (pure ranking and slots, PostgreSQL bookings, t
 
 An advisor acts for their own line, supervisors for any (``may_act_on_line``); bad input is a 400
 whose ``fields`` name each wrong field (``path``). Messages are in French: the advisor page shows them.
-``web.app`` wraps each view (``View``) with the request's deps and session and turns ``Refused``
-into its ``ApiError``.
+``web.routes.appointments`` wraps each view (``View``) with the request's deps and session and turns
+``Refused`` into its ``ApiError``.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from web.roles import may_act_on_line
 from web.store import Session
 
 if TYPE_CHECKING:
-    from web.app import WebDeps
+    from web.deps import WebDeps
 
 log = structlog.get_logger(__name__)
 
@@ -62,7 +62,7 @@ TIER_LABELS: Final = {
 
 
 class Refused(Exception):
-    """A request the views refuse: ``web.app`` answers it as ``ApiError(status, code, message, fields)``."""
+    """A request the views refuse: answered as ``ApiError(status, code, message, fields)`` (``web.http``)."""
 
     def __init__(self, status: int, code: str, message: str, fields: list[dict[str, str]] | None = None) -> None:
         super().__init__(message)
@@ -329,7 +329,7 @@ async def brochure(request: web.Request, deps: WebDeps, session: Session) -> web
                   "message": f"Brochure {partner.name} envoyée à {email}."})
 
 
-# --- the OpenAPI entries of these routes (web.app.ROUTES; schemas in web.openapi.SCHEMAS) ---------------
+# --- the OpenAPI entries of these routes (web.routes.appointments; schemas in web.openapi.SCHEMAS) -----
 _LINE = Param("line", "path", schema={"type": "string"})
 _ERR = ref("Error")
 OFFICES_DOC: Final = ApiDoc(

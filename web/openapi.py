@@ -1,7 +1,7 @@
 """The OpenAPI 3.0 document, built from the app's own route table. Pure.
 
 Served at ``/api/openapi.json``. Each API route declares its parameters, body
-and responses next to its handler (``web.app.ROUTES``); this module only
+and responses next to its handler (each ``web.routes`` module's ``ROUTES``); this module only
 assembles them and holds the shared schemas.
 """
 
@@ -121,8 +121,7 @@ SCHEMAS: Final[dict[str, Schema]] = {
         "escalation": array(obj({"after_seconds": INT, "max_penalty": INT, "partners": array(STR),
                                  "added": array(STR)}))}),
     "RulesOutcome": obj({"request_id": INT, "status": STR, "version": nullable(INT), "result": STR}),
-    "Rules": obj({"active_version": INT, "document": {"type": "object"}, "history": array({"type": "object"}),
-                  "apply_available": BOOL}),
+    "Rules": obj({"active_version": INT, "document": {"type": "object"}, "history": array({"type": "object"})}),
     "User": obj({"name": STR, "role": STR, "line": nullable(STR), "disabled": BOOL, "created_at": STR}),
     "Definitions": {"type": "object", "additionalProperties": STR},
     # appointments and brochure (web.appointments_api)

@@ -1,9 +1,7 @@
 """What the web layer needs from the rest of the service, as small Protocols.
 
 The composition root (``web.wiring``) adapts the running service to these; the
-handlers see only them. ``AgentDesk`` and ``RulesGateway`` may be absent (None)
-while ``queues.advisors`` / ``aiguilleur.rules`` are not there: their routes then
-answer 503.
+handlers see only them.
 """
 
 from __future__ import annotations
@@ -14,7 +12,7 @@ from typing import Protocol
 
 from appointments.offices import Commune
 from config.models import Hotline
-from queues.state import LiveSnapshot
+from queues.snapshot import LiveSnapshot
 from web.screen import CallInfo
 
 
@@ -96,6 +94,4 @@ class FixedHotline:
 
 
 HealthProbe = Callable[[], ServiceHealth]
-DeskProbe = Callable[[], AgentDesk | None]
-RulesProbe = Callable[[], RulesGateway | None]
 CommunesProbe = Callable[[], CommuneFinder | None]  # None: the dataset is not installed (make communes)

@@ -10,7 +10,8 @@ import structlog
 from aiohttp import web
 
 from config.settings import HttpSettings
-from web.app import WebDeps, make_app
+from web.app import make_app
+from web.deps import WebDeps
 
 log = structlog.get_logger(__name__)
 

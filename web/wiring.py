@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Protocol
 
 import asyncpg
 import structlog
@@ -22,7 +23,7 @@ from config.settings import SmtpSettings
 from queues.ami import AmiClient
 from queues.state import LiveState
 from routing.rules import diff_rules
-from web.app import WebDeps
+from web.deps import WebDeps
 from web.ports import AgentDesk, CommuneFinder, RuleOutcome, RulesGateway, ServiceHealth
 from web.screen import CallInfo
 
@@ -46,6 +47,13 @@ class CorrelatorCalls:
             return None
         return CallInfo(call.uniqueid, call.linkedid, call.src, call.clid, dict(call.ivr),
                         call.queue or call.ivr.get("Queue"))
+
+
+class RunningService(Protocol):
+    """What the web reads from ``aiguilleur.service.Service``: its advisor desk (the rules: ``ServiceHotline``)."""
+
+    @property
+    def desk(self) -> AgentDesk: ...
 
 
 class ServiceHotline:
@@ -117,7 +125,7 @@ class LazyCommunes:
 
 
 def deps_from_service(
-    service: object,
+    service: RunningService,
     hotline: Hotline,
     *,
     pool: asyncpg.Pool,
@@ -138,17 +146,7 @@ def deps_from_service(
             open_calls=correlator.open_calls(),
         )
 
-    def desk() -> AgentDesk | None:
-        found: AgentDesk | None = getattr(service, "desk", None)
-        return found
-
-    gateway: list[RulesGateway | None] = []
-
-    def rules() -> RulesGateway | None:
-        if not gateway:
-            gateway.append(load_rules_gateway(pool))
-        return gateway[0]
-
-    return WebDeps(pool=pool, live=live, hotline=ServiceHotline(service, hotline), calls=CorrelatorCalls(correlator),
-                   health=health, desk=desk, rules=rules, communes=LazyCommunes(), smtp=smtp or SmtpSettings(),
-                   asterisk_files=asterisk_files, asterisk_conf_dirs=tuple(asterisk_conf_dirs))
+    return WebDeps(pool=pool, live=live, hotline=ServiceHotline(service, hotline), desk=service.desk,
+                   rules=load_rules_gateway(pool), calls=CorrelatorCalls(correlator), health=health,
+                   communes=LazyCommunes(), smtp=smtp or SmtpSettings(), asterisk_files=asterisk_files,
+                   asterisk_conf_dirs=tuple(asterisk_conf_dirs))

@@ -23,13 +23,16 @@ from cdr.migrate import migrate
 from config.models import Hotline
 from queues.advisors import NotLoggedIn, UnknownLine
 from queues.ami_parse import parse_ami_stream
-from queues.state import LiveState, StateConfig, seed_from_queue_status
+from queues.state import LiveState, StateConfig
+from queues.state_seed import seed_from_queue_status
+from routing.rules import diff_rules
 from sandbox.ports import free_tcp_port
 from tests.conftest import drop_database, recreate_database
 from web import store
-from web.app import WebDeps, make_app
+from web.app import make_app
+from web.deps import WebDeps
 from web.passwords import hash_password
-from web.ports import FixedHotline
+from web.ports import FixedHotline, RuleOutcome
 from web.wiring import CorrelatorCalls
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "ami"
@@ -93,6 +96,32 @@ class RecordingDesk:
         return f"PJSIP/{line}-00000001"
 
 
+class FixedRules:
+    """Stands in for ``web.wiring.DatabaseRulesGateway`` where no rules engine runs: ``hotline`` stays the
+    rules in service; an apply or rollback is recorded and stays pending (the pbx tier applies for real)."""
+
+    def __init__(self, hotline: Hotline) -> None:
+        self.hotline = hotline
+        self.requests: list[tuple[str, int | None, str, str]] = []  # (action, version, by, source)
+
+    async def request_apply(self, hotline: Hotline, *, by: str, source: str) -> int:
+        self.requests.append(("apply", hotline.version, by, source))
+        return len(self.requests)
+
+    async def request_rollback(self, *, by: str) -> int:
+        self.requests.append(("rollback", None, by, "web"))
+        return len(self.requests)
+
+    async def wait_outcome(self, request_id: int, timeout: float) -> RuleOutcome:  # noqa: ASYNC109 (the port)
+        return RuleOutcome(request_id, "pending", None, "no rules engine here")
+
+    def diff(self, old: Hotline | None, new: Hotline) -> list[str]:
+        return diff_rules(old, new)
+
+    async def check(self, hotline: Hotline) -> tuple[list[str], list[str]]:
+        return diff_rules(self.hotline, hotline), []
+
+
 @dataclass
 class WebStack:
     url: str
@@ -102,6 +131,7 @@ class WebStack:
     app: web.Application
     desk: RecordingDesk
     correlator: CdrCorrelator
+    rules: FixedRules
     tokens: dict[str, str] = field(default_factory=dict)
 
     def bearer(self, name: str) -> dict[str, str]:
@@ -133,13 +163,14 @@ async def web_stack(hotline: Hotline) -> AsyncIterator[WebStack]:
         await create_users(pool)
         live = booted_live(hotline)
         desk = RecordingDesk({line for line, _ in hotline.lines()})
+        rules = FixedRules(hotline)
 
         def partner_of(line: str) -> str | None:
             partner = hotline.partner_of(line)
             return partner.id if partner else None
 
         correlator = CdrCorrelator(partner_of=partner_of)
-        deps = WebDeps(pool=pool, live=live, hotline=FixedHotline(hotline), desk=lambda: desk,
+        deps = WebDeps(pool=pool, live=live, hotline=FixedHotline(hotline), desk=desk, rules=rules,
                        calls=CorrelatorCalls(correlator), feed_interval=0.05, today_interval=0.5)
         app = make_app(deps)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
@@ -147,7 +178,7 @@ async def web_stack(hotline: Hotline) -> AsyncIterator[WebStack]:
         port = free_tcp_port()
         site = web.TCPSite(runner, "127.0.0.1", port)
         await site.start()
-        stack = WebStack(f"http://127.0.0.1:{port}", pool, live, deps, app, desk, correlator)
+        stack = WebStack(f"http://127.0.0.1:{port}", pool, live, deps, app, desk, correlator, rules)
         for name in USERS:
             stack.tokens[name] = await api_token(stack.url, name)
         try:

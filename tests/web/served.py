@@ -17,7 +17,8 @@ from config.models import Hotline
 from config.settings import SmtpSettings
 from tests.conftest import drop_database, recreate_database
 from tests.web.conftest import USERS, RecordingDesk, api_token, booted_live, create_users, free_tcp_port
-from web.app import WebDeps, make_app
+from web.app import make_app
+from web.deps import WebDeps
 from web.ports import FixedHotline
 from web.wiring import LazyCommunes, load_rules_gateway
 
@@ -49,8 +50,8 @@ def served_app(hotline: Hotline, tag: str) -> Iterator[Served]:
             await create_users(pool)
             desk = RecordingDesk({line for line, _ in hotline.lines()})
             rules = load_rules_gateway(pool)  # the real aiguilleur.rules; no engine runs, so requests stay pending
-            deps = WebDeps(pool=pool, live=booted_live(hotline), hotline=FixedHotline(hotline), desk=lambda: desk,
-                           rules=lambda: rules, rules_timeout=0.2, communes=LazyCommunes(),
+            deps = WebDeps(pool=pool, live=booted_live(hotline), hotline=FixedHotline(hotline), desk=desk,
+                           rules=rules, rules_timeout=0.2, communes=LazyCommunes(),
                            smtp=SmtpSettings(port=free_tcp_port(), timeout=2))  # no SMTP server: mail fails
             runner = web.AppRunner(make_app(deps), access_log=None, shutdown_timeout=1.0)
             await runner.setup()

@@ -29,10 +29,11 @@ from cdr.migrate import migrate
 from config.models import Hotline
 from queues.state import LiveState
 from tests.db.private_postgres import PrivatePostgres
-from tests.web.conftest import PASSWORD, RecordingDesk, booted_live, create_users, free_tcp_port
+from tests.web.conftest import PASSWORD, FixedRules, RecordingDesk, booted_live, create_users, free_tcp_port
 from tests.web.test_api import agent_called, join, stamp
 from tests.web.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
-from web.app import WebDeps, make_app
+from web.app import make_app
+from web.deps import WebDeps
 from web.ports import FixedHotline
 from web.wiring import CorrelatorCalls
 
@@ -69,7 +70,7 @@ async def outage_stack(hotline: Hotline) -> AsyncIterator[OutageStack]:
 
             correlator = CdrCorrelator(partner_of=partner_of)
             # The session row is re-checked every 2 s here (30 s in service): the outage is seen at once.
-            deps = WebDeps(pool=pool, live=live, hotline=FixedHotline(hotline), desk=lambda: desk,
+            deps = WebDeps(pool=pool, live=live, hotline=FixedHotline(hotline), desk=desk, rules=FixedRules(hotline),
                            calls=CorrelatorCalls(correlator), feed_interval=0.05, today_interval=0.5,
                            session_recheck_seconds=2.0)
             runner = web.AppRunner(make_app(deps), access_log=None, shutdown_timeout=1.0)

@@ -16,7 +16,7 @@ from playwright.async_api import Browser, Page, expect
 from tests.web.conftest import WebStack
 from tests.web.test_api import join, leave
 from tests.web.test_live_outage import ARTIFACTS, browser, logged_in  # noqa: F401  (browser: a fixture)
-from web.app import FEED
+from web.deps import FEED
 
 pytestmark = [pytest.mark.db, pytest.mark.asyncio(loop_scope="module")]
 
