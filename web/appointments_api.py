@@ -22,10 +22,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import re
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -36,6 +35,7 @@ from appointments import store as bookings
 from appointments.invitation import Appointment, french_when
 from appointments.offices import Commune, RankedOffice, office_slots, rank_offices, slot_length
 from config.models import Hotline, Office, Partner
+from web.http import json_answer, json_body
 from web.openapi import ApiDoc, Param, Response, ref
 from web.ports import CommuneFinder
 from web.roles import may_act_on_line
@@ -69,24 +69,10 @@ class Refused(Exception):
         self.status, self.code, self.message, self.fields = status, code, message, fields
 
 
-def _json(payload: object, status: int = 200) -> web.Response:
-    return web.json_response(payload, status=status, dumps=lambda o: json.dumps(o, ensure_ascii=False))
-
-
 def _bad(fields: dict[str, str]) -> Refused:
     listed = ", ".join(fields)
     return Refused(400, "bad_input", f"Champ(s) à corriger : {listed}.",
                    [{"path": name, "message": message} for name, message in fields.items()])
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        data = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise Refused(400, "bad_json", "the body must be a JSON object") from None
-    if not isinstance(data, dict):
-        raise Refused(400, "bad_json", "the body must be a JSON object")
-    return data
 
 
 def _now(deps: WebDeps) -> dt.datetime:
@@ -197,7 +183,7 @@ async def offices(request: web.Request, deps: WebDeps, session: Session) -> web.
             booked = await bookings.booked_starts(deps.pool, ranked.office.id, now, until)
             slots = office_slots(ranked.office, now, SLOT_DAYS, timezone, booked)[:MAX_SLOTS]
             listed.append(_ranked_json(ranked, slots, timezone))
-    return _json({
+    return json_answer({
         "partner": {"id": partner.id, "name": partner.name, "brochure": partner.brochure is not None},
         "postcode": postcode, "communes": [{"code": c.code, "name": c.name} for c in communes],
         "commune": None if chosen is None else {"code": chosen.code, "name": chosen.name},
@@ -236,7 +222,7 @@ def _start(value: object, office: Office | None, now: dt.datetime, timezone: str
 async def book(request: web.Request, deps: WebDeps, session: Session) -> web.StreamResponse:
     hotline = deps.hotline.hotline
     line, _own = _line_partner(request, hotline, session)
-    body = await _body(request)
+    body = await json_body(request)
     errors: dict[str, str] = {}
     unknown = set(body) - {"office", "start", "email", "linkedid", "postcode", "commune"}
     if unknown:
@@ -285,13 +271,14 @@ async def book(request: web.Request, deps: WebDeps, session: Session) -> web.Str
     except mailer.MailError as exc:
         await bookings.mark_sent(deps.pool, booking.id, str(exc))
         log.warning("web.appointment_mail_failed", booking=booking.id, error=str(exc))
-        return _json({"error": "mail_failed", "booking": result, "email_sent": False,
-                      "message": f"Rendez-vous réservé ({office.name}, {when}), mais l'e-mail de confirmation "
-                                 f"n'est pas parti : le serveur de messagerie ne l'a pas accepté. "
-                                 f"La réservation est gardée (n° {booking.id})."}, 502)
+        return json_answer({"error": "mail_failed", "booking": result, "email_sent": False,
+                            "message": f"Rendez-vous réservé ({office.name}, {when}), mais l'e-mail de confirmation "
+                                       f"n'est pas parti : le serveur de messagerie ne l'a pas accepté. "
+                                       f"La réservation est gardée (n° {booking.id})."}, 502)
     await bookings.mark_sent(deps.pool, booking.id, None)
-    return _json({"booking": result, "email_sent": True,
-                  "message": f"Rendez-vous réservé : {office.name}, {when}. Confirmation envoyée à {email}."}, 201)
+    return json_answer({"booking": result, "email_sent": True,
+                        "message": f"Rendez-vous réservé : {office.name}, {when}. Confirmation envoyée à {email}."},
+                       201)
 
 
 async def _send(deps: WebDeps, to: str, partner: Partner, appointment: Appointment | None, now: dt.datetime,
@@ -307,7 +294,7 @@ async def _send(deps: WebDeps, to: str, partner: Partner, appointment: Appointme
 async def brochure(request: web.Request, deps: WebDeps, session: Session) -> web.StreamResponse:
     hotline = deps.hotline.hotline
     _line, own = _line_partner(request, hotline, session)
-    body = await _body(request)
+    body = await json_body(request)
     errors: dict[str, str] = {}
     unknown = set(body) - {"email", "partner"}
     if unknown:
@@ -325,8 +312,8 @@ async def brochure(request: web.Request, deps: WebDeps, session: Session) -> web
         raise Refused(502, "mail_failed", "La brochure n'est pas partie : le serveur de messagerie ne l'a pas "
                                           "acceptée. Réessayez plus tard.") from None
     log.info("web.brochure_sent", by=session.name, partner=partner.id)
-    return _json({"partner": partner.id, "email_sent": True,
-                  "message": f"Brochure {partner.name} envoyée à {email}."})
+    return json_answer({"partner": partner.id, "email_sent": True,
+                        "message": f"Brochure {partner.name} envoyée à {email}."})
 
 
 # --- the OpenAPI entries of these routes (web.routes.appointments; schemas in web.openapi.SCHEMAS) -----
