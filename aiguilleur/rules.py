@@ -249,12 +249,12 @@ class RulesEngine:
 
     async def run(self) -> None:
         """Apply pending versions until cancelled."""
-        try:
-            self._listener = await asyncpg.connect(self._dsn)
-            await self._listener.add_listener(CHANNEL, self._notified)
-        except (OSError, asyncpg.PostgresError) as error:
-            log.warning("rules.listen_failed", error=str(error))  # the poll below still applies
-        try:
+        try:  # the listener is closed even when cancelled while it subscribes (a stop just after the start)
+            try:
+                self._listener = await asyncpg.connect(self._dsn)
+                await self._listener.add_listener(CHANNEL, self._notified)
+            except (OSError, asyncpg.PostgresError) as error:
+                log.warning("rules.listen_failed", error=str(error))  # the poll below still applies
             while True:
                 try:
                     await self.apply_pending()

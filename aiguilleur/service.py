@@ -15,6 +15,7 @@ import socket
 import time
 import uuid
 from collections.abc import Mapping
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,7 +42,8 @@ from ivr.session import Clock
 from queues.advisors import AdvisorDesk
 from queues.ami import AmiClient, AmiError
 from queues.resync import expire_periodically, resync_into
-from queues.state import LiveState, StateConfig, penalties_by_line
+from queues.snapshot import penalties_by_line
+from queues.state import LiveState, StateConfig
 from web.server import WebServer, start_web
 from web.wiring import deps_from_service
 
@@ -70,7 +72,7 @@ def make_running_clock(fixed: str | None) -> Clock:
 
 @dataclass
 class Service:
-    """The running parts, kept so they can be stopped in reverse order."""
+    """The running parts; ``stop()`` stops them in reverse order of their start."""
 
     database: Database
     pool: asyncpg.Pool
@@ -90,6 +92,8 @@ class Service:
     node: str = "a"  # the first (acting) node: ``ami``, ``correlator`` and ``live`` are its
     watch: NodeWatch | None = None  # the first node's restarts (its calls cut by them)
     followers: list[NodeFollower] = field(default_factory=list)  # the other nodes, followed only
+    # How each started part is stopped, entered as it started (``start_service``).
+    exits: AsyncExitStack = field(default_factory=AsyncExitStack, repr=False)
 
     @property
     def live_by_node(self) -> dict[str, LiveState]:
@@ -97,21 +101,27 @@ class Service:
         return {self.node: self.live, **{f.node: f.live for f in self.followers}}
 
     async def stop(self) -> None:
-        if self.web is not None:
-            await self.web.stop()
-        await stop_fastagi(self.agi_server, self.agi_app)
-        await self.ami.stop()
-        for follower in self.followers:
-            await follower.stop()
-        if self.watch is not None:
-            self.watch.stop()
-        for task in self.tasks:  # recovery, wrap-up expiry, rules, availability
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
-        await self.writer.stop()
-        await self.pool.close()
-        self.database.close()
+        """Stop taking calls and events, then the background work, then flush the writer and close the pool."""
+        await self.exits.aclose()
         log.info("service.stopped", open_calls=self.correlator.open_calls())
+
+
+@dataclass(frozen=True)
+class _Acting:
+    """The parts that act through the first node's AMI link: built after the client (they need it),
+    which needs its callbacks first; attached before the link starts."""
+
+    ami: AmiClient
+    rules_engine: RulesEngine
+    rebaser: AvailabilityRebaser
+    dialer: CallbackDialer
+
+
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel the background tasks and wait for their ends (their ``finally`` blocks included)."""
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def start_service(
@@ -121,129 +131,161 @@ async def start_service(
     record_ami: Path | None = None,
     asterisk_log_dir: Path | None = None,
 ) -> Service:
-    """Start every part; the caller awaits ``stop()``.
+    """Start every part; the caller awaits ``stop()``. A part that fails to start stops those already started.
 
     ``asterisk_log_dir`` (or ``settings.asterisk_log_dir``): where Asterisk writes its own
     CDR and queue_log files, read back to recover calls that ended while we were down.
     """
-    database = await resolve(settings.database_url, settings.state_dir)
-    pool = await asyncpg.create_pool(database.url, min_size=1, max_size=4)
-    async with pool.acquire() as conn:
-        applied = await migrate(conn)
-    log.info("db.ready", migrations_applied=applied)
+    # Each part is entered as soon as it started, so that a failure at any step (a busy FastAGI
+    # port, an unreachable database...) unwinds exactly what was started, in reverse. On
+    # ``stop()`` that reverse is: web, FastAGI, AMI links, background tasks, writer, pool.
+    async with AsyncExitStack() as stack:
+        database = await resolve(settings.database_url, settings.state_dir)
+        stack.callback(database.close)
+        pool = await asyncpg.create_pool(database.url, min_size=1, max_size=4)
+        stack.push_async_callback(pool.close)
+        async with pool.acquire() as conn:
+            applied = await migrate(conn)
+        log.info("db.ready", migrations_applied=applied)
 
-    writer = CdrWriter(pool, spool_dir=settings.state_dir / "spool")
-    writer.start()
+        writer = CdrWriter(pool, spool_dir=settings.state_dir / "spool")
+        writer.start()
+        stack.push_async_callback(writer.stop)  # after everything that submits to it has stopped
 
-    def partner_of(line: str) -> str | None:
-        partner = hotline.partner_of(line)
-        return partner.id if partner else None
+        def partner_of(line: str) -> str | None:
+            partner = hotline.partner_of(line)
+            return partner.id if partner else None
 
-    escalation_after = tuple(s.after_seconds for s in hotline.queues.escalation)
+        escalation_after = tuple(s.after_seconds for s in hotline.queues.escalation)
 
-    def new_correlator(node: str) -> CdrCorrelator:
-        return CdrCorrelator(partner_of=partner_of, escalation_after=escalation_after,
-                             call_contexts=frozenset({HOTLINE_CONTEXT}),
-                             callback_contexts=frozenset({CALLBACK_CONTEXT, CALLBACK_CALLER_CONTEXT}), node=node)
+        def new_correlator(node: str) -> CdrCorrelator:
+            return CdrCorrelator(partner_of=partner_of, escalation_after=escalation_after,
+                                 call_contexts=frozenset({HOTLINE_CONTEXT}),
+                                 callback_contexts=frozenset({CALLBACK_CONTEXT, CALLBACK_CALLER_CONTEXT}),
+                                 node=node)
 
-    [(node, ami_settings), *other_nodes] = settings.followed_nodes()
-    correlator = new_correlator(node)
-    live = LiveState(StateConfig.from_hotline(hotline))
-    watch = NodeWatch(node, correlator, writer.submit, settings.node_lost_after)
-    followers = [NodeFollower.build(name, other, new_correlator(name), LiveState(StateConfig.from_hotline(hotline)),
-                                    writer.submit, lost_after=settings.node_lost_after)
-                 for name, other in other_nodes]
-    rules = RulesHolder(hotline)
-    rebaser: AvailabilityRebaser
+        [(node, ami_settings), *other_nodes] = settings.followed_nodes()
+        correlator = new_correlator(node)
+        live = LiveState(StateConfig.from_hotline(hotline))
+        watch = NodeWatch(node, correlator, writer.submit, settings.node_lost_after)
+        followers = [NodeFollower.build(name, other, new_correlator(name),
+                                        LiveState(StateConfig.from_hotline(hotline)),
+                                        writer.submit, lost_after=settings.node_lost_after)
+                     for name, other in other_nodes]
+        rules = RulesHolder(hotline)
+        recovery_wake = asyncio.Event()
+        acting: _Acting | None = None  # set just below the AMI client, before its link starts
 
-    recovery_wake = asyncio.Event()
+        def acting_parts() -> _Acting:
+            if acting is None:  # the link starts after `acting` is set: a callback before it is a bug
+                raise RuntimeError("AMI callback before the service's acting parts were attached")
+            return acting
 
-    def on_event(event: Mapping[str, str]) -> None:
-        if correlator.ended_unseen(event):
-            recovery_wake.set()  # a call that began before we listened: only recovery records it
-        # Call records and queue_log rows alike: the writer takes both.
-        for item in correlator.feed(event):
-            writer.submit(item)
-        live.apply(event)
-        rebaser.on_event(event)  # after the live state took it: the round reads the state
-        dialer.on_event(event)
+        def on_event(event: Mapping[str, str]) -> None:
+            if correlator.ended_unseen(event):
+                recovery_wake.set()  # a call that began before we listened: only recovery records it
+            # Call records and queue_log rows alike: the writer takes both.
+            for item in correlator.feed(event):
+                writer.submit(item)
+            live.apply(event)
+            parts = acting_parts()
+            parts.rebaser.on_event(event)  # after the live state took it: the round reads the state
+            parts.dialer.on_event(event)
 
-    ami: AmiClient
+        async def on_ready() -> None:
+            # After every (re)login: nothing stale survives an outage or an Asterisk restart,
+            # and calls that ended while we were away are recovered now, not at the next period.
+            parts = acting_parts()
+            recovery_wake.set()
+            await watch.link_up(parts.ami)  # first: a restart under our calls records them lost
+            await resync_into(live, parts.ami)
+            # Logged-in lines (kept by Asterisk across its restarts) ranked by the rules that run;
+            # the resync just read them, no second QueueStatus. Then re-based on who is present
+            # (the rebasing engine asks for that round after every reconcile, even a failed one).
+            snapshot = live.snapshot()
+            try:
+                await parts.rules_engine.reconcile_members(
+                    running=penalties_by_line(snapshot) if snapshot.synced else None)
+            except (AmiError, ValueError) as error:
+                log.warning("rules.reconcile_failed", error=str(error))
 
-    async def on_ready() -> None:
-        # After every (re)login: nothing stale survives an outage or an Asterisk restart,
-        # and calls that ended while we were away are recovered now, not at the next period.
-        recovery_wake.set()
-        await watch.link_up(ami)  # first: a restart under our calls records them lost
-        await resync_into(live, ami)
-        # Logged-in lines (kept by Asterisk across its restarts) ranked by the rules that run;
-        # the resync just read them, no second QueueStatus. Then re-based on who is present
-        # (the rebasing engine asks for that round after every reconcile, even a failed one).
-        snapshot = live.snapshot()
+        def on_down() -> None:
+            live.mark_unsynced()
+            watch.link_down()
+
+        ami = AmiClient(ami_settings, on_event=on_event, on_ready=on_ready, on_down=on_down, record_to=record_ami)
+        desk = AdvisorDesk(ami, rules)
+        rebaser = AvailabilityRebaser(live.snapshot, rules, desk.apply_change)
+        instance = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        dialer = CallbackDialer(CallbackStore(pool, instance), ami, rules, live.snapshot,
+                                make_running_clock(settings.now))
+        rules_engine = RebasingRulesEngine(pool, ami, desk, rules, settings, database.url,
+                                           settings.asterisk_etc_dirs,
+                                           rebaser=rebaser, on_reloaded=lambda: resync_into(live, ami))
+        acting = _Acting(ami, rules_engine, rebaser, dialer)
+        await rules_engine.adopt(hotline, source=str(settings.hotline_file))
+
+        # The background tasks are cancelled after every AMI link is down (no event reaches
+        # them half-stopped), so their exit is entered before the links start; the list is
+        # filled below. Likewise the followers' (a follower not started yet stops as a no-op):
+        # the first node's link stops first, then the others in order.
+        tasks: list[asyncio.Task[None]] = []
+        stack.push_async_callback(_cancel, tasks)
+        stack.callback(watch.stop)
+        for follower in reversed(followers):
+            stack.push_async_callback(follower.stop)
+        await ami.start()
+        stack.push_async_callback(ami.stop)
+        for follower in followers:
+            await follower.start()
+        tasks += [
+            asyncio.create_task(expire_periodically(live), name="live-state-expiry"),
+            asyncio.create_task(rules_engine.run(), name="rules-engine"),
+            asyncio.create_task(rebaser.run(), name="availability-rebase"),
+            asyncio.create_task(dialer.run(), name="callback-dialer"),
+        ]
+
+        log_dir = asterisk_log_dir or settings.asterisk_log_dir
+        if log_dir is not None:
+            tasks.append(asyncio.create_task(
+                run_recovery(writer, pool, log_dir, partner_of, escalation_after=escalation_after,
+                             wake=recovery_wake, node=node),
+                name="cdr-recovery",
+            ))
+
+        agi_app = AgiApplication()
+        history = CallerHistory(pool, hotline.menu.repeat_days)
+        agi_app.add_route(
+            "ivr",
+            make_route(
+                rules, make_clock(settings.now),
+                recent_partner=history.recent_partner, on_callback=history.store_callback,
+                outlook=live.outlook,
+            ),
+        )
+        agi_server = await serve(agi_app, settings.fastagi.host, settings.fastagi.port)
+        stack.push_async_callback(stop_fastagi, agi_server, agi_app)  # first thing stopped but the web
+        log.info(
+            "service.started",
+            fastagi=f"{settings.fastagi.host}:{settings.fastagi.port}",
+            ami=f"{ami_settings.host}:{ami_settings.port}",
+            nodes=[name for name, _ in settings.followed_nodes()],
+            database=database.url.split("@")[-1],
+        )
+        service = Service(database, pool, writer, correlator, ami, agi_app, agi_server, live, tasks,
+                          rules, desk, rules_engine, rebaser, dialer=dialer, node=node, watch=watch,
+                          followers=followers)
         try:
-            await rules_engine.reconcile_members(running=penalties_by_line(snapshot) if snapshot.synced else None)
-        except (AmiError, ValueError) as error:
-            log.warning("rules.reconcile_failed", error=str(error))
-
-    def on_down() -> None:
-        live.mark_unsynced()
-        watch.link_down()
-
-    ami = AmiClient(ami_settings, on_event=on_event, on_ready=on_ready, on_down=on_down, record_to=record_ami)
-    desk = AdvisorDesk(ami, rules)
-    rebaser = AvailabilityRebaser(live.snapshot, rules, desk.apply_change)
-    instance = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-    dialer = CallbackDialer(CallbackStore(pool, instance), ami, rules, live.snapshot,
-                            make_running_clock(settings.now))
-    rules_engine = RebasingRulesEngine(pool, ami, desk, rules, settings, database.url, settings.asterisk_etc_dirs,
-                                       rebaser=rebaser, on_reloaded=lambda: resync_into(live, ami))
-    await rules_engine.adopt(hotline, source=str(settings.hotline_file))
-    await ami.start()
-    for follower in followers:
-        await follower.start()
-    tasks = [
-        asyncio.create_task(expire_periodically(live), name="live-state-expiry"),
-        asyncio.create_task(rules_engine.run(), name="rules-engine"),
-        asyncio.create_task(rebaser.run(), name="availability-rebase"),
-        asyncio.create_task(dialer.run(), name="callback-dialer"),
-    ]
-
-    log_dir = asterisk_log_dir or settings.asterisk_log_dir
-    if log_dir is not None:
-        tasks.append(asyncio.create_task(
-            run_recovery(writer, pool, log_dir, partner_of, escalation_after=escalation_after, wake=recovery_wake,
-                         node=node),
-            name="cdr-recovery",
-        ))
-
-    agi_app = AgiApplication()
-    history = CallerHistory(pool, hotline.menu.repeat_days)
-    agi_app.add_route(
-        "ivr",
-        make_route(
-            rules, make_clock(settings.now),
-            recent_partner=history.recent_partner, on_callback=history.store_callback,
-            outlook=live.outlook,
-        ),
-    )
-    agi_server = await serve(agi_app, settings.fastagi.host, settings.fastagi.port)
-    log.info(
-        "service.started",
-        fastagi=f"{settings.fastagi.host}:{settings.fastagi.port}",
-        ami=f"{ami_settings.host}:{ami_settings.port}",
-        nodes=[name for name, _ in settings.followed_nodes()],
-        database=database.url.split("@")[-1],
-    )
-    service = Service(database, pool, writer, correlator, ami, agi_app, agi_server, live, tasks,
-                      rules, desk, rules_engine, rebaser, dialer=dialer, node=node, watch=watch, followers=followers)
-    try:
-        service.web = await start_web(settings.http, deps_from_service(
-            service, hotline, pool=pool, live=live, correlator=correlator, writer=writer, ami=ami,
-            smtp=settings.smtp, asterisk_files=lambda running, proposed: files_needed(running, proposed, settings),
-            asterisk_conf_dirs=settings.asterisk_etc_dirs))
-    except OSError as exc:
-        # Callers matter more than the web pages: a busy port leaves the telephony running without them.
-        log.error("web.not_started", http=f"{settings.http.host}:{settings.http.port}", error=str(exc))
+            service.web = await start_web(settings.http, deps_from_service(
+                service, hotline, pool=pool, live=live, correlator=correlator, writer=writer, ami=ami,
+                smtp=settings.smtp, asterisk_files=lambda running, proposed: files_needed(running, proposed, settings),
+                asterisk_conf_dirs=settings.asterisk_etc_dirs))
+        except OSError as exc:
+            # Callers matter more than the web pages: a busy port leaves the telephony running without them.
+            log.error("web.not_started", http=f"{settings.http.host}:{settings.http.port}", error=str(exc))
+        else:
+            stack.push_async_callback(service.web.stop)
+        service.exits = stack.pop_all()  # started: from now on the service's stop() unwinds them
     return service
 
 

@@ -49,6 +49,7 @@ def tls_context(http: HttpSettings) -> ssl.SSLContext | None:
 
 
 async def start_web(http: HttpSettings, deps: WebDeps) -> WebServer:
+    """Serve the web application on ``http``; a port that cannot be bound raises, nothing left running."""
     context = tls_context(http)
     if context is None and not http.behind_tls_proxy and not _is_loopback(http.host):
         log.warning("web.not_loopback", host=http.host, hint="sessions travel in clear: put TLS in front")
@@ -57,7 +58,11 @@ async def start_web(http: HttpSettings, deps: WebDeps) -> WebServer:
     runner = web.AppRunner(make_app(deps), access_log=None, shutdown_timeout=2.0)
     await runner.setup()
     site = web.TCPSite(runner, http.host, http.port, ssl_context=context)
-    await site.start()
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()  # setup() started the app's background tasks (live feed): a busy port ends them
+        raise
     url = f"{'https' if context else 'http'}://{http.host}:{http.port}"
     log.info("web.started", url=url)
     return WebServer(runner, url)
