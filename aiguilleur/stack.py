@@ -12,6 +12,8 @@ import asyncio
 import sys
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -21,6 +23,9 @@ from config.models import Hotline
 from config.settings import Settings
 from ivr.prompt_audio import generate as generate_prompts
 from ivr.prompts import SOUNDS_SUBDIR, catalogue
+
+if TYPE_CHECKING:
+    from sandbox.pbx import SandboxPbx
 
 log = structlog.get_logger(__name__)
 
@@ -39,30 +44,44 @@ async def run_stack(settings: Settings, hotline: Hotline, stop: asyncio.Event) -
         _say("stopping...")
 
 
+def hotline_prompts(settings: Settings, hotline: Hotline) -> list[str]:
+    """The hotline's prompts as sound files in ``<state_dir>/prompts`` (recordings win); return the ids (re)made."""
+    return generate_prompts(catalogue(hotline), settings.state_dir / "prompts", settings.state_dir / "recordings")
+
+
+def sandbox_pbx(settings: Settings, hotline: Hotline, root: Path, instance: str) -> SandboxPbx:
+    """The hotline's sandbox Asterisk, not started: conf rendered into ``<state_dir>/asterisk_conf``, prompts installed.
+
+    The prompts must be made first (``hotline_prompts``).
+    """
+    from sandbox.pbx import SandboxPbx
+
+    conf_dir = settings.state_dir / "asterisk_conf"
+    conf_dir.mkdir(parents=True, exist_ok=True)
+    for name, text in render(hotline, settings.pbx, settings.ami, settings.fastagi).items():
+        (conf_dir / name).write_text(text, encoding="utf-8")
+    pbx = SandboxPbx(root, instance, conf_dir)
+    pbx.install_sounds(settings.state_dir / "prompts", SOUNDS_SUBDIR)
+    return pbx
+
+
 @asynccontextmanager
 async def stack_up(settings: Settings, hotline: Hotline, *, instance: str = "run") -> AsyncIterator[Service]:
     """Everything up (prompts, PBX, lines, service); stopped in reverse on exit.
 
     ``instance``: the sandbox Asterisk's instance name (``make run``: "run"; a benchmark its own).
     """
-    from sandbox.pbx import SandboxPbx, default_cache_dir, ensure_root
+    from sandbox.pbx import default_cache_dir, ensure_root
     from sandbox.sipp import AgentsUas
 
     async with AsyncExitStack() as stack:
-        prompts_dir = settings.state_dir / "prompts"
-        changed = await asyncio.to_thread(
-            generate_prompts, catalogue(hotline), prompts_dir, settings.state_dir / "recordings"
-        )
+        changed = await asyncio.to_thread(hotline_prompts, settings, hotline)
         log.info("prompts.ready", regenerated=len(changed))
 
         _say("Preparing the sandbox Asterisk 22 (first time: about a minute)...")
         root = await asyncio.to_thread(ensure_root, default_cache_dir(), _say)
-        conf_dir = settings.state_dir / "asterisk_conf"
-        conf_dir.mkdir(parents=True, exist_ok=True)
-        for name, text in render(hotline, settings.pbx, settings.ami, settings.fastagi).items():
-            (conf_dir / name).write_text(text, encoding="utf-8")
-        pbx = SandboxPbx(root, instance, conf_dir)
-        pbx.install_sounds(prompts_dir, SOUNDS_SUBDIR)
+        pbx = sandbox_pbx(settings, hotline, root, instance)
+        conf_dir = pbx.conf_dir
 
         # The service first, so the first call already finds the IVR.
         # Rules applied live are written where this Asterisk reads and where a restart copies from.

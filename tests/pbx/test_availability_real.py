@@ -29,20 +29,15 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
-from aiguilleur.confgen import render
-from aiguilleur.service import Service, start_service
 from config.models import Hotline
-from config.settings import AmiSettings, FastAgiSettings, HttpSettings, PbxSettings, Settings
-from ivr.prompt_audio import generate as generate_prompts
-from ivr.prompts import SOUNDS_SUBDIR, catalogue
+from config.settings import Settings
 from queues.advisors import read_members
 from queues.ami import AmiClient
 from routing.router import CallerProfile, choose_queue, member_penalties
 from routing.rules import all_memberships
-from sandbox.pbx import SandboxPbx, default_cache_dir, ensure_root
-from sandbox.sipp import AgentsUas, CallScript, SippResult, free_udp_port, run_calls
-from tests.conftest import drop_database, recreate_database
-from tests.fixtures.ami.record_agent_traces import OPEN_INSTANT, free_tcp_port
+from sandbox.sipp import AgentsUas, CallScript, SippResult, run_calls
+from tests.fixtures.ami.record_agent_traces import OPEN_INSTANT
+from tests.pbx.real_stack import RunningStack, running_pbx, running_service, sandbox_settings
 
 pytestmark = [pytest.mark.pbx, pytest.mark.asyncio(loop_scope="module")]
 
@@ -60,19 +55,9 @@ def quick_wrapup(hotline: Hotline) -> Hotline:
 
 
 @dataclass
-class Stack:
-    settings: Settings
-    service: Service
-    hotline: Hotline
+class Stack(RunningStack):
     agents: AgentsUas
     events: list[dict[str, str]] = field(default_factory=list)  # every AMI event, seen by a second client
-
-    @property
-    def lines(self) -> list[str]:
-        return [line for line, _ in self.hotline.lines()]
-
-    def partner_lines(self, partner: str) -> list[str]:
-        return [line for line, p in self.hotline.lines() if p.id == partner]
 
     def partner_of(self, line: str) -> str:
         partner = self.hotline.partner_of(line)
@@ -89,48 +74,32 @@ def availability_hotline(hotline: Hotline) -> Hotline:
 def pbx_and_lines(
     availability_hotline: Hotline, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Settings, AgentsUas]]:
-    work = tmp_path_factory.mktemp("availability")
-    settings = Settings(
-        database_url=f"postgresql://postgres@127.0.0.1:5432/aiguilleur_availability_{os.getpid()}",
-        state_dir=work,
+    settings = sandbox_settings(
+        tmp_path_factory.mktemp("availability"),
+        f"aiguilleur_availability_{os.getpid()}",
         now=OPEN_INSTANT,  # Monday 10:00 in Paris: open
-        pbx=PbxSettings(sip_port=free_udp_port(), line_contact_port=free_udp_port(),
-                        rtp_start=34000, rtp_end=34999),
-        ami=AmiSettings(port=free_tcp_port(), ping_interval=1, pong_timeout=10,
-                        backoff_initial=0.2, backoff_max=1),
-        fastagi=FastAgiSettings(port=free_tcp_port()),
-        http=HttpSettings(port=free_tcp_port()),
+        rtp_start=34000,
+        ami={"ping_interval": 1, "pong_timeout": 10, "backoff_initial": 0.2, "backoff_max": 1},
+        web=True,
     )
-    conf_dir = work / "asterisk_conf"
-    conf_dir.mkdir()
-    for name, text in render(availability_hotline, settings.pbx, settings.ami, settings.fastagi).items():
-        (conf_dir / name).write_text(text, encoding="utf-8")
-    generate_prompts(catalogue(availability_hotline), work / "prompts")
-    pbx = SandboxPbx(ensure_root(default_cache_dir()), f"availability-{os.getpid()}", conf_dir)
-    pbx.install_sounds(work / "prompts", SOUNDS_SUBDIR)
     assert settings.pbx.line_contact_port is not None
     agents = AgentsUas(settings.pbx.line_contact_port, ring_ms=300, talk_ms=TALK_MS)
-    with pbx, agents:
-        yield settings.model_copy(update={"asterisk_etc_dirs": [pbx.instance_dir / "etc", conf_dir]}), agents
+    with running_pbx(settings, availability_hotline, f"availability-{os.getpid()}", agents) as pbx:
+        yield settings.model_copy(update={"asterisk_etc_dirs": [pbx.instance_dir / "etc", pbx.conf_dir]}), agents
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def stack(pbx_and_lines: tuple[Settings, AgentsUas], availability_hotline: Hotline) -> AsyncIterator[Stack]:
     settings, agents = pbx_and_lines
-    assert settings.database_url is not None
-    await recreate_database(settings.database_url)
     events: list[dict[str, str]] = []
     recorder = AmiClient(settings.ami, on_event=events.append)
-    service = await start_service(settings, availability_hotline)
-    try:
-        await recorder.start()
-        await service.ami.wait_ready(timeout=15)
-        await recorder.wait_ready(timeout=15)
-        yield Stack(settings, service, availability_hotline, agents, events)
-    finally:
-        await recorder.stop()
-        await service.stop()
-        await drop_database(settings.database_url)
+    async with running_service(settings, availability_hotline) as service:
+        try:
+            await recorder.start()
+            await recorder.wait_ready(timeout=15)
+            yield Stack(settings, service, availability_hotline, agents, events)
+        finally:
+            await recorder.stop()
 
 
 # ----------------------------------------------------------------------------- helpers

@@ -18,74 +18,50 @@ import pytest
 import pytest_asyncio
 
 from aiguilleur.caller_history import CallerHistory
-from aiguilleur.confgen import render
-from aiguilleur.service import Service, make_clock, start_service
+from aiguilleur.service import make_clock
 from cdr.queue_log import parse_queue_log_file
 from cdr.recovery import CDR_FILE, QUEUE_LOG_FILE, parse_cdr_file, rebuild_records
 from config.models import Hotline
-from config.settings import AmiSettings, FastAgiSettings, PbxSettings, Settings
+from config.settings import Settings
 from ivr.agi_route import make_route
 from ivr.fastagi import stop as stop_fastagi
-from ivr.prompt_audio import generate as generate_prompts
-from ivr.prompts import SOUNDS_SUBDIR, catalogue
-from sandbox.pbx import SandboxPbx, default_cache_dir, ensure_root
-from sandbox.ports import free_tcp_port
-from sandbox.sipp import AgentsUas, CallScript, free_udp_port, run_calls
-from tests.conftest import drop_database, recreate_database
+from sandbox.pbx import SandboxPbx
+from sandbox.sipp import AgentsUas, CallScript, run_calls
+from tests.pbx.real_stack import RunningStack, running_pbx, running_service, sandbox_settings
 
 pytestmark = [pytest.mark.pbx, pytest.mark.asyncio(loop_scope="module")]
 
 
 
 @dataclass
-class Stack:
-    settings: Settings
+class Stack(RunningStack):
     pbx: SandboxPbx
-    service: Service
-    hotline: Hotline
 
 
 @pytest.fixture(scope="module")
 def pbx_and_lines(hotline: Hotline, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, SandboxPbx]]:
-    work = tmp_path_factory.mktemp("e2e")
-    settings = Settings(
+    settings = sandbox_settings(
+        tmp_path_factory.mktemp("e2e"),
         # Its own database: the db tier recreates aiguilleur_test, maybe at the same time.
-        database_url=f"postgresql://postgres@127.0.0.1:5432/aiguilleur_e2e_{os.getpid()}",
-        state_dir=work,
+        f"aiguilleur_e2e_{os.getpid()}",
         # A fixed open instant (Monday 10:00 in Paris): the tests must not depend on when they run.
         now="2026-11-23T10:00:00+01:00",
-        pbx=PbxSettings(sip_port=free_udp_port(), line_contact_port=free_udp_port(),
-                        rtp_start=32000, rtp_end=32999),
-        ami=AmiSettings(port=free_tcp_port(), ping_interval=1, pong_timeout=10),
-        fastagi=FastAgiSettings(port=free_tcp_port()),
+        rtp_start=32000,
+        ami={"ping_interval": 1, "pong_timeout": 10},
     )
-    conf_dir = work / "asterisk_conf"
-    conf_dir.mkdir()
-    for name, text in render(hotline, settings.pbx, settings.ami, settings.fastagi).items():
-        (conf_dir / name).write_text(text, encoding="utf-8")
-    generate_prompts(catalogue(hotline), work / "prompts")
-    pbx = SandboxPbx(ensure_root(default_cache_dir()), f"e2e-{os.getpid()}", conf_dir)
-    pbx.install_sounds(work / "prompts", SOUNDS_SUBDIR)
     assert settings.pbx.line_contact_port is not None
     agents = AgentsUas(settings.pbx.line_contact_port, ring_ms=300, talk_ms=3000)
-    with pbx, agents:
+    with running_pbx(settings, hotline, f"e2e-{os.getpid()}", agents) as pbx:
         yield settings, pbx
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def stack(pbx_and_lines: tuple[Settings, SandboxPbx], hotline: Hotline) -> AsyncIterator[Stack]:
     settings, pbx = pbx_and_lines
-    assert settings.database_url is not None
-    await recreate_database(settings.database_url)
     settings = settings.model_copy(update={"asterisk_etc_dirs": [pbx.instance_dir / "etc"]})
-    service = await start_service(settings, hotline, asterisk_log_dir=pbx.instance_dir / "log")
-    try:
-        await service.ami.wait_ready(timeout=15)
+    async with running_service(settings, hotline, asterisk_log_dir=pbx.instance_dir / "log") as service:
         await service.desk.login_all()
-        yield Stack(settings, pbx, service, hotline)
-    finally:
-        await service.stop()
-        await drop_database(settings.database_url)
+        yield Stack(settings, service, hotline, pbx)
 
 
 async def call(stack: Stack, *scripts: CallScript) -> None:

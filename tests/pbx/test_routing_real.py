@@ -14,28 +14,22 @@ import asyncio
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 import pytest_asyncio
 
-from aiguilleur.confgen import render
 from aiguilleur.rules import request_apply, wait_outcome
-from aiguilleur.service import Service, start_service
 from config.models import Hotline
-from config.settings import AmiSettings, FastAgiSettings, HttpSettings, PbxSettings, Settings
-from ivr.prompt_audio import generate as generate_prompts
-from ivr.prompts import SOUNDS_SUBDIR, catalogue
+from config.settings import Settings
 from queues.advisors import MemberSnapshot, read_members
 from queues.ami import AmiClient
 from routing.router import CallerProfile, choose_queue, queue_names
 from routing.rules import membership_of
-from sandbox.pbx import SandboxPbx, default_cache_dir, ensure_root
-from sandbox.ports import free_tcp_port
-from sandbox.sipp import AgentsUas, CallScript, SippResult, free_udp_port, run_calls
-from tests.conftest import drop_database, recreate_database
+from sandbox.pbx import SandboxPbx
+from sandbox.sipp import AgentsUas, CallScript, SippResult, run_calls
+from tests.pbx.real_stack import RunningStack, running_pbx, running_service, sandbox_settings
 
 pytestmark = [pytest.mark.pbx, pytest.mark.asyncio(loop_scope="module")]
 
@@ -64,20 +58,10 @@ def short_timings(hotline: Hotline) -> Hotline:
 
 
 @dataclass
-class Stack:
-    settings: Settings
+class Stack(RunningStack):
     pbx: SandboxPbx
     agents: AgentsUas
-    service: Service
-    hotline: Hotline
     events: list[dict[str, str]] = field(default_factory=list)  # every AMI event, seen by a second client
-
-    @property
-    def lines(self) -> list[str]:
-        return [line for line, _ in self.hotline.lines()]
-
-    def partner_lines(self, partner: str) -> list[str]:
-        return [line for line, p in self.hotline.lines() if p.id == partner]
 
 
 @pytest.fixture(scope="module")
@@ -88,54 +72,37 @@ def routing_hotline(hotline: Hotline) -> Hotline:
 @pytest.fixture(scope="module")
 def pbx_and_lines(
     routing_hotline: Hotline, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[Settings, SandboxPbx, AgentsUas, Path]]:
-    work = tmp_path_factory.mktemp("routing")
-    settings = Settings(
-        database_url=f"postgresql://postgres@127.0.0.1:5432/aiguilleur_routing_{os.getpid()}",
-        state_dir=work,
+) -> Iterator[tuple[Settings, SandboxPbx, AgentsUas]]:
+    settings = sandbox_settings(
+        tmp_path_factory.mktemp("routing"),
+        f"aiguilleur_routing_{os.getpid()}",
         now="2026-11-23T10:00:00+01:00",  # Monday 10:00 in Paris: open
-        pbx=PbxSettings(sip_port=free_udp_port(), line_contact_port=free_udp_port(),
-                        rtp_start=33000, rtp_end=33999),
-        ami=AmiSettings(port=free_tcp_port(), ping_interval=1, pong_timeout=10,
-                        backoff_initial=0.2, backoff_max=1),
-        fastagi=FastAgiSettings(port=free_tcp_port()),
-        http=HttpSettings(port=free_tcp_port()),
+        rtp_start=33000,
+        ami={"ping_interval": 1, "pong_timeout": 10, "backoff_initial": 0.2, "backoff_max": 1},
+        web=True,
     )
-    conf_dir = work / "asterisk_conf"
-    conf_dir.mkdir()
-    for name, text in render(routing_hotline, settings.pbx, settings.ami, settings.fastagi).items():
-        (conf_dir / name).write_text(text, encoding="utf-8")
-    generate_prompts(catalogue(routing_hotline), work / "prompts")
-    pbx = SandboxPbx(ensure_root(default_cache_dir()), f"routing-{os.getpid()}", conf_dir)
-    pbx.install_sounds(work / "prompts", SOUNDS_SUBDIR)
     assert settings.pbx.line_contact_port is not None
     agents = AgentsUas(settings.pbx.line_contact_port, ring_ms=300, talk_ms=3000)
-    with pbx, agents:
-        yield settings, pbx, agents, conf_dir
+    with running_pbx(settings, routing_hotline, f"routing-{os.getpid()}", agents) as pbx:
+        yield settings, pbx, agents
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def stack(
-    pbx_and_lines: tuple[Settings, SandboxPbx, AgentsUas, Path], routing_hotline: Hotline
+    pbx_and_lines: tuple[Settings, SandboxPbx, AgentsUas], routing_hotline: Hotline
 ) -> AsyncIterator[Stack]:
-    settings, pbx, agents, conf_dir = pbx_and_lines
-    database_url = settings.database_url
-    assert database_url is not None
-    await recreate_database(database_url)
+    settings, pbx, agents = pbx_and_lines
     # A live rules apply rewrites the running instance's files and the overlay a restart copies.
-    settings = settings.model_copy(update={"asterisk_etc_dirs": [pbx.instance_dir / "etc", conf_dir]})
+    settings = settings.model_copy(update={"asterisk_etc_dirs": [pbx.instance_dir / "etc", pbx.conf_dir]})
     events: list[dict[str, str]] = []
     recorder = AmiClient(settings.ami, on_event=events.append)
-    service = await start_service(settings, routing_hotline, asterisk_log_dir=pbx.instance_dir / "log")
-    try:
-        await recorder.start()
-        await service.ami.wait_ready(timeout=15)
-        await recorder.wait_ready(timeout=15)
-        yield Stack(settings, pbx, agents, service, routing_hotline, events)
-    finally:
-        await recorder.stop()
-        await service.stop()
-        await drop_database(database_url)
+    async with running_service(settings, routing_hotline, asterisk_log_dir=pbx.instance_dir / "log") as service:
+        try:
+            await recorder.start()
+            await recorder.wait_ready(timeout=15)
+            yield Stack(settings, service, routing_hotline, pbx, agents, events)
+        finally:
+            await recorder.stop()
 
 
 # ----------------------------------------------------------------------------- helpers

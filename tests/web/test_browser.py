@@ -21,15 +21,11 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
-from aiguilleur.confgen import render
-from aiguilleur.service import Service, start_service
 from config.models import Hotline
-from config.settings import REPO_ROOT, AmiSettings, FastAgiSettings, HttpSettings, PbxSettings, Settings, SmtpSettings
-from ivr.prompt_audio import generate as generate_prompts
-from ivr.prompts import SOUNDS_SUBDIR, catalogue
-from sandbox.pbx import SandboxPbx, default_cache_dir, ensure_root
-from sandbox.sipp import AgentsUas, CallScript, free_udp_port, run_calls
-from tests.conftest import drop_database, recreate_database
+from config.settings import REPO_ROOT, Settings, SmtpSettings
+from sandbox.pbx import SandboxPbx
+from sandbox.sipp import AgentsUas, CallScript, run_calls
+from tests.pbx.real_stack import RunningStack, running_pbx, running_service, sandbox_settings
 from tests.unit.test_appointment_mail import Inbox, parse, smtp_inbox_on
 from tests.web.conftest import PASSWORD, free_tcp_port
 from web import store
@@ -47,60 +43,40 @@ SMTP_PORT = free_tcp_port()  # the service's SMTP server: aiosmtpd (smtp_inbox)
 
 
 @dataclass
-class Stack:
-    settings: Settings
-    service: Service
-    hotline: Hotline
+class Stack(RunningStack):
     url: str
 
 
 @pytest.fixture(scope="module")
 def pbx_and_lines(hotline: Hotline, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, SandboxPbx]]:
-    work = tmp_path_factory.mktemp("web-e2e")
-    settings = Settings(
-        database_url=f"postgresql://postgres@127.0.0.1:5432/aiguilleur_webe2e_{os.getpid()}",
-        state_dir=work,
+    settings = sandbox_settings(
+        tmp_path_factory.mktemp("web-e2e"),
+        f"aiguilleur_webe2e_{os.getpid()}",
         now="2026-11-23T10:00:00+01:00",  # a fixed open instant
-        pbx=PbxSettings(sip_port=free_udp_port(), line_contact_port=free_udp_port(), rtp_start=33000,
-                        rtp_end=33999),
-        ami=AmiSettings(port=free_tcp_port(), ping_interval=1, pong_timeout=10),
-        fastagi=FastAgiSettings(port=free_tcp_port()),
-        http=HttpSettings(port=free_tcp_port()),
+        rtp_start=33000,
+        ami={"ping_interval": 1, "pong_timeout": 10},
+        web=True,
         smtp=SmtpSettings(port=SMTP_PORT, sender="numero-unique@example.org", timeout=5),
     )
-    conf_dir = work / "asterisk_conf"
-    conf_dir.mkdir()
-    for name, text in render(hotline, settings.pbx, settings.ami, settings.fastagi).items():
-        (conf_dir / name).write_text(text, encoding="utf-8")
-    generate_prompts(catalogue(hotline), work / "prompts")
-    pbx = SandboxPbx(ensure_root(default_cache_dir()), f"web-{os.getpid()}", conf_dir)
-    pbx.install_sounds(work / "prompts", SOUNDS_SUBDIR)
     assert settings.pbx.line_contact_port is not None
     # The advisor's softphone rings 5 s before answering: long enough to watch "ringing" on the pages.
     agents = AgentsUas(settings.pbx.line_contact_port, ring_ms=5000, talk_ms=5000)
-    with pbx, agents:
+    with running_pbx(settings, hotline, f"web-{os.getpid()}", agents) as pbx:
         yield settings, pbx
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def stack(pbx_and_lines: tuple[Settings, SandboxPbx], hotline: Hotline) -> AsyncIterator[Stack]:
     settings, pbx = pbx_and_lines
-    assert settings.database_url is not None
-    await recreate_database(settings.database_url)
     # where a rules apply rewrites queues.conf, queuerules.conf and extensions.conf for this Asterisk
     settings = settings.model_copy(update={"asterisk_etc_dirs": [pbx.instance_dir / "etc"]})
-    service = await start_service(settings, hotline, asterisk_log_dir=pbx.instance_dir / "log")
-    try:
+    async with running_service(settings, hotline, asterisk_log_dir=pbx.instance_dir / "log") as service:
         assert service.web is not None, "the web app did not start"
-        await service.ami.wait_ready(timeout=15)
         hashed = await asyncio.to_thread(hash_password, PASSWORD)
         for name, role, line in (("sam", "supervisor", None), ("alice", "advisor", "cma-01"),
                                  ("ada", "admin", None)):
             await store.add_user(service.pool, name, role, line, hashed)
         yield Stack(settings, service, hotline, service.web.url)
-    finally:
-        await service.stop()
-        await drop_database(settings.database_url)
 
 
 @pytest.fixture(scope="module")
