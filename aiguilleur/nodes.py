@@ -62,11 +62,13 @@ class NodeWatch:
     startup: str | None = None  # the node's start time, as last seen
     lost_at: dt.datetime | None = None  # when the link was lost, until it is back
     _timer: asyncio.Task[None] | None = field(default=None, repr=False)
+    _stopped: bool = field(default=False, repr=False)
 
     def link_down(self) -> None:
         if self.lost_at is None:
             self.lost_at = self.clock()
-        if self.lost_after is not None and self._timer is None:
+        # Stopping the service drops the link too: no timer may outlive the stop.
+        if self.lost_after is not None and self._timer is None and not self._stopped:
             self._timer = asyncio.get_running_loop().create_task(self._close_later(self.lost_after),
                                                                  name=f"node-{self.node}-lost-after")
 
@@ -101,8 +103,13 @@ class NodeWatch:
             self._timer.cancel()
             self._timer = None
 
-    def stop(self) -> None:
-        self._cancel_timer()
+    async def stop(self) -> None:
+        """Cancel the pending loss timer and wait for it to end; later link losses start none."""
+        self._stopped = True
+        timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+            await asyncio.gather(timer, return_exceptions=True)
 
 
 @dataclass
@@ -143,7 +150,7 @@ class NodeFollower:
 
     async def stop(self) -> None:
         await self.ami.stop()
-        self.watch.stop()
+        await self.watch.stop()
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)

@@ -231,7 +231,7 @@ async def start_service(
         # the first node's link stops first, then the others in order.
         tasks: list[asyncio.Task[None]] = []
         stack.push_async_callback(_cancel, tasks)
-        stack.callback(watch.stop)
+        stack.push_async_callback(watch.stop)
         for follower in reversed(followers):
             stack.push_async_callback(follower.stop)
         await ami.start()

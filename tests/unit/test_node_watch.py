@@ -95,5 +95,21 @@ async def test_a_node_unreachable_longer_than_lost_after_has_its_calls_recorded_
         assert [getattr(r, "outcome", None) for r in submitted] == ["lost_by_pbx"]
     finally:
         await client.stop()
-        nodewatch.stop()
+        await nodewatch.stop()
         await asyncio.sleep(0)
+
+
+async def test_a_stopped_watch_leaves_no_timer_behind_even_when_the_link_drops_after() -> None:
+    submitted: list[CdrItem] = []
+    follower = correlator("a")
+    for event in events_until_answered("answered_call.raw"):
+        follower.feed(event)
+    nodewatch = NodeWatch("a", follower, submitted.append, lost_after=30, clock=lambda: LOST_AT)
+    nodewatch.link_down()  # a loss timer is pending when the service stops
+    before = {t for t in asyncio.all_tasks() if t.get_name() == "node-a-lost-after"}
+    assert before
+    await nodewatch.stop()
+    assert all(t.done() for t in before)
+    nodewatch.link_down()  # the stop drops the link: no new timer
+    assert not [t for t in asyncio.all_tasks() if t.get_name() == "node-a-lost-after" and not t.done()]
+    assert submitted == []  # nothing recorded lost by a stop
