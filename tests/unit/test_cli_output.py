@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
-from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -19,8 +18,6 @@ from aiguilleur.cli_common import Table, progress, show, terminal
 from cdr.kpi import CallFacts, KpiSettings
 from cdr.reports import make_report
 from config.models import Hotline
-from config.settings import REPO_ROOT
-from tests.unit.test_core_is_pure import CORE, SIM, imported_modules, local_module_file
 
 DAY = dt.date(2026, 11, 24)
 T9 = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC)
@@ -129,22 +126,3 @@ def test_the_progress_bar_is_quiet_off_a_terminal_or_when_asked(capsys: pytest.C
         bar(0.5, "x")
     assert console.file.getvalue() == ""  # type: ignore[attr-defined]
     assert bar is cli_common._quiet
-
-
-@pytest.mark.parametrize("module", [*CORE, *SIM])
-def test_the_pure_core_draws_nothing_with_rich(module: str) -> None:
-    """Tables and progress bars are drawn at the edge (``aiguilleur/cli_common``): the core hands over cells."""
-    seen: set[Path] = set()
-    todo = [REPO_ROOT / module]
-    while todo:
-        path = todo.pop()
-        if path in seen:
-            continue
-        seen.add(path)
-        for name in imported_modules(path):
-            assert name.split(".")[0] != "rich", f"{module} reaches {name} through {path.relative_to(REPO_ROOT)}"
-            if name.startswith("aiguilleur.cli"):
-                pytest.fail(f"{module} reaches the CLI ({name}) through {path.relative_to(REPO_ROOT)}")
-            local = local_module_file(name)
-            if local is not None:
-                todo.append(local)

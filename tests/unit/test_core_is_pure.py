@@ -53,7 +53,9 @@ def test_core_module_reaches_no_io_library(module: str) -> None:
         seen.add(path)
         for name in imported_modules(path):
             top = {name, name.split(".")[0]}
-            assert not (top & FORBIDDEN), f"{module} reaches {name} through {path.relative_to(REPO_ROOT)}"
+            # Nor the CLI: tables and progress bars are drawn at the edge, the core hands over cells.
+            assert not (top & FORBIDDEN) and not name.startswith("aiguilleur.cli"), (
+                f"{module} reaches {name} through {path.relative_to(REPO_ROOT)}")
             local = local_module_file(name)
             if local is not None:
                 todo.append(local)
