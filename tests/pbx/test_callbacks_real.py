@@ -33,19 +33,15 @@ import pytest
 import pytest_asyncio
 
 from aiguilleur.caller_history import CallerHistory
-from aiguilleur.confgen import render
 from aiguilleur.service import Service, start_service
 from config.models import Hotline
-from config.settings import AmiSettings, FastAgiSettings, HttpSettings, PbxSettings, Settings
-from ivr.prompt_audio import generate as generate_prompts
-from ivr.prompts import SOUNDS_SUBDIR, catalogue
+from config.settings import Settings
 from ivr.session import CallbackRequest, QueuePlace
 from queues.resync import resync_into
 from routing.router import CallerProfile, choose_queue, profile_ranking
-from sandbox.pbx import SandboxPbx, default_cache_dir, ensure_root
-from sandbox.sipp import AgentsUas, CallScript, SippResult, free_udp_port, run_calls
-from tests.conftest import drop_database, recreate_database
-from tests.fixtures.ami.record_agent_traces import OPEN_INSTANT, free_tcp_port
+from sandbox.sipp import AgentsUas, CallScript, SippResult, run_calls
+from tests.fixtures.ami.record_agent_traces import OPEN_INSTANT
+from tests.pbx.real_stack import TRUNK_HOST, running_pbx, running_service, sandbox_settings
 
 pytestmark = [pytest.mark.pbx, pytest.mark.asyncio(loop_scope="module")]
 
@@ -90,32 +86,20 @@ def cb_hotline(hotline: Hotline) -> Hotline:
 @pytest.fixture(scope="module")
 def pbx_and_peers(cb_hotline: Hotline, tmp_path_factory: pytest.TempPathFactory
                   ) -> Iterator[tuple[Settings, AgentsUas, AgentsUas]]:
-    work = tmp_path_factory.mktemp("callbacks")
-    settings = Settings(
-        database_url=f"postgresql://postgres@127.0.0.1:5432/aiguilleur_callbacks_{os.getpid()}",
-        state_dir=work,
+    settings = sandbox_settings(
+        tmp_path_factory.mktemp("callbacks"), f"aiguilleur_callbacks_{os.getpid()}",
         now=OPEN_INSTANT,  # Monday 10:00 in Paris: open
-        pbx=PbxSettings(sip_port=free_udp_port(), line_contact_port=free_udp_port(),
-                        trunk_contact_port=free_udp_port("127.0.0.2"), rtp_start=35000, rtp_end=35999),
+        rtp_start=35000,
         # pong timeout 10 s: 2 s dropped the link now and then under the full suite's load
-        ami=AmiSettings(port=free_tcp_port(), ping_interval=1, pong_timeout=10, backoff_initial=0.2, backoff_max=1),
-        fastagi=FastAgiSettings(port=free_tcp_port()),
-        http=HttpSettings(port=free_tcp_port()),
+        ami={"ping_interval": 1, "pong_timeout": 10, "backoff_initial": 0.2, "backoff_max": 1},
+        web=True, trunk=True,
     )
-    conf_dir = work / "asterisk_conf"
-    conf_dir.mkdir()
-    for name, text in render(cb_hotline, settings.pbx, settings.ami, settings.fastagi).items():
-        (conf_dir / name).write_text(text, encoding="utf-8")
-    generate_prompts(catalogue(cb_hotline), work / "prompts")
-    pbx = SandboxPbx(ensure_root(default_cache_dir()), f"callbacks-{os.getpid()}", conf_dir)
-    pbx.install_sounds(work / "prompts", SOUNDS_SUBDIR)
     assert settings.pbx.line_contact_port is not None and settings.pbx.trunk_contact_port is not None
     agents = AgentsUas(settings.pbx.line_contact_port, ring_ms=300, talk_ms=20_000)
-    callers = AgentsUas(settings.pbx.trunk_contact_port, local_ip="127.0.0.2", ring_ms=500,
+    callers = AgentsUas(settings.pbx.trunk_contact_port, local_ip=TRUNK_HOST, ring_ms=500,
                         talk_ms=TRUNK_TALK_MS, no_answer_lines=[SILENT])
-    with pbx, agents, callers:
+    with running_pbx(settings, cb_hotline, f"callbacks-{os.getpid()}", agents, callers):
         yield settings, agents, callers
-
 
 async def until(check: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:  # noqa: ASYNC109
     loop = asyncio.get_running_loop()
@@ -174,18 +158,14 @@ async def lines_ready(service: Service, hotline: Hotline) -> None:
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def stack(pbx_and_peers: tuple[Settings, AgentsUas, AgentsUas], cb_hotline: Hotline) -> AsyncIterator[Stack]:
     settings, agents, callers = pbx_and_peers
-    assert settings.database_url is not None
-    await recreate_database(settings.database_url)
-    service = await start_service(settings, cb_hotline)
-    running = Stack(settings, service, cb_hotline, agents, callers)
-    try:
-        await service.ami.wait_ready(timeout=15)
-        await lines_ready(service, cb_hotline)
-        yield running
-    finally:
-        await running.service.stop()
-        await drop_database(settings.database_url)
-
+    async with running_service(settings, cb_hotline) as service:
+        running = Stack(settings, service, cb_hotline, agents, callers)
+        try:
+            await lines_ready(service, cb_hotline)
+            yield running
+        finally:
+            if running.service is not service:  # the restart test started another one
+                await running.service.stop()
 
 async def request(stack: Stack, linkedid: str, number: str, due: dt.datetime = MONDAY_8) -> None:
     """A closed-hours request stored by the IVR's path (Sunday evening, due at the next opening)."""
