@@ -59,7 +59,8 @@ def caller_number(row: dict[str, str]) -> str:
     return base64.b64decode(row.get("aiguilleur_cid_num", "")).decode()
 
 
-async def _log_every_line_in(ami: AmiSettings, hotline: Hotline) -> None:
+async def log_every_line_in(ami: AmiSettings, hotline: Hotline) -> None:
+    """Every line logs in (the login path of ``*45``), over a short-lived AMI session."""
     client = AmiClient(ami, on_event=lambda _event: None)
     await client.start()
     try:
@@ -151,7 +152,7 @@ class SandboxCluster:
                 registrar=(self.front.host, self.front.port), contact=("127.0.0.1", self.agents.port),
             )
             for name in self.nodes:
-                asyncio.run(_log_every_line_in(self.amis[name], self.hotline))
+                asyncio.run(log_every_line_in(self.amis[name], self.hotline))
             self.wait_flags(dict.fromkeys(self.nodes, "AP"), timeout=10)
         except BaseException:
             self.stop()
