@@ -43,6 +43,7 @@ from queues.ami import AmiClient
 from sandbox.kamailio import SandboxKamailio, create_location_db, drop_location_db, register_lines
 from sandbox.pbx import SandboxPbx, default_cache_dir, ensure_root, pid_alive
 from sandbox.ports import free_tcp_port
+from sandbox.service_process import ServiceProcess
 from sandbox.sipp import AgentsUas, CallScript, SippResult, free_udp_port, run_calls
 
 CDR_FILE = Path("cdr-custom") / "aiguilleur-cdr.json"  # aiguilleur.confgen's cdr_custom file
@@ -88,6 +89,10 @@ class SandboxCluster:
     probe_interval: int = 1
     invite_timeout_ms: int = 1000
     talk_ms: int = 2000
+    # The FastAGI ports of two service instances, the first local to node a, the second to node b:
+    # each node's dialplan tries its local instance, then the other. None: no instance (the
+    # dialplan's degraded path from the first call).
+    service_ports: tuple[int, int] | None = None
     front: SipFrontSettings = field(init=False)
     nodes: dict[str, SandboxPbx] = field(init=False, default_factory=dict)
     amis: dict[str, AmiSettings] = field(init=False, default_factory=dict)
@@ -112,8 +117,12 @@ class SandboxCluster:
         )
         root = ensure_root(default_cache_dir())
         rtp_base = 20000 + (os.getpid() % 40) * 250
-        fastagi = FastAgiSettings(port=free_tcp_port())  # nobody listens: the degraded path
+        dead_port = free_tcp_port()  # without service instances nobody listens: the degraded path
         for index, name in enumerate(("a", "b")):
+            fastagi = FastAgiSettings(port=dead_port)
+            if self.service_ports is not None:
+                local, other = self.service_ports[index], self.service_ports[1 - index]
+                fastagi = FastAgiSettings(port=local, backup_host="127.0.0.1", backup_port=other)
             pbx_settings = PbxSettings(
                 # every line's contact is Kamailio: it knows where each softphone registered
                 sip_port=sip_ports[name], line_contact_host=self.front.host, line_contact_port=self.front.port,
@@ -194,6 +203,34 @@ class SandboxCluster:
             self.nodes[name]._reap()
             time.sleep(0.01)
         return at
+
+    def service(self, index: int, *, database_url: str, state_dir: Path, hotline_file: Path,
+                now: str | None = None) -> ServiceProcess:
+        """Service instance ``index`` (0: local to node a, 1: to node b) as a child process, not started.
+
+        Both instances follow both nodes in the same order (a, then b: the same acting node), each
+        reading back its node's own files; they share the database (records are keyed by node and
+        linkedid, callbacks claimed by row) and each has its own spool and web port.
+        """
+        if self.service_ports is None:
+            raise RuntimeError("this cluster was built without service_ports")
+        nodes = [{"name": name, "host": ami.host, "port": ami.port,
+                  "log_dir": str(self.nodes[name].instance_dir / "log")} for name, ami in self.amis.items()]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AIGUILLEUR_") or k == "AIGUILLEUR_CACHE"}
+        env.pop("DATABASE_URL", None)
+        env.update({
+            "DATABASE_URL": database_url,
+            "AIGUILLEUR_HOTLINE_FILE": str(hotline_file),
+            "AIGUILLEUR_STATE_DIR": str(state_dir),
+            "AIGUILLEUR_AMI_NODES": json.dumps(nodes),
+            "AIGUILLEUR_AMI__BACKOFF_MAX": "2",  # a node back from a restart is followed again at once
+            "AIGUILLEUR_AMI__PONG_TIMEOUT": "10",
+            "AIGUILLEUR_FASTAGI__PORT": str(self.service_ports[index]),
+            "AIGUILLEUR_HTTP__PORT": str(free_tcp_port()),
+            **({"AIGUILLEUR_NOW": now} if now else {}),
+        })
+        return ServiceProcess(f"service-{index + 1}", env, state_dir / "service.log",
+                              self.service_ports[index], nodes=len(nodes))
 
     # ------------------------------------------------------------------ calls
 

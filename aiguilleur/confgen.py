@@ -381,8 +381,9 @@ def _backup_agi(fastagi: FastAgiSettings) -> list[str]:
     if not fastagi.backup_host:
         return []
     return [
-        "; The first service instance unreachable (or gone before deciding): the second one.",
-        ' same => n,GotoIf($["${AGISTATUS}" != "FAILURE" | "${AIGUILLEUR_ACTION}" != ""]?agi_done)',
+        "; The first service instance unreachable (FAILURE) or gone before deciding (killed in the",
+        "; middle of the menu: its socket closed, which Asterisk may report as SUCCESS): the second one.",
+        ' same => n,GotoIf($["${AGISTATUS}" = "HANGUP" | "${AIGUILLEUR_ACTION}" != ""]?agi_done)',
         " same => n,AGI(${AIGUILLEUR_AGI_BACKUP})",
         " same => n(agi_done),NoOp(FastAGI ${AGISTATUS})",
     ]

@@ -37,6 +37,10 @@ class AmiNodeSettings(BaseModel):
     port: int = Field(5038, ge=1, le=65535)
     username: str | None = None
     secret: SecretStr | None = None
+    log_dir: Path | None = Field(
+        None, description="this node's Asterisk log dir (cdr-custom/, queue_log), read back to recover its calls "
+        "that ended while the service was away; None: the first node takes ``asterisk_log_dir``, others none",
+    )
 
 
 DEFAULT_NODE = "a"  # cdr.correlator.DEFAULT_NODE: the single node's name, and old records'
@@ -210,6 +214,14 @@ class Settings(BaseSettings):
             "host": node.host, "port": node.port,
             "username": node.username or self.ami.username, "secret": node.secret or self.ami.secret,
         })) for node in self.ami_nodes]
+
+    def node_log_dir(self, name: str) -> Path | None:
+        """Node ``name``'s Asterisk log dir, read back by recovery; the first node's default: ``asterisk_log_dir``."""
+        node = next((n for n in self.ami_nodes if n.name == name), None)
+        if node is not None and node.log_dir is not None:
+            return node.log_dir
+        first = self.ami_nodes[0].name if self.ami_nodes else DEFAULT_NODE
+        return self.asterisk_log_dir if name == first else None
 
     @model_validator(mode="after")
     def _distinct_ami_nodes(self) -> Settings:

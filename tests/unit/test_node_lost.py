@@ -105,3 +105,15 @@ def test_nodes_inherit_the_ami_login_and_refuse_a_name_twice() -> None:
     assert ami_b.ping_interval == settings.ami.ping_interval
     with pytest.raises(ValidationError):
         Settings(ami_nodes=[{"name": "a", "host": "127.0.0.1"}, {"name": "a", "host": "127.0.0.3"}])
+
+
+def test_each_node_reads_back_its_own_log_dir_and_the_first_defaults_to_the_single_one(tmp_path: Path) -> None:
+    single = Settings(asterisk_log_dir=tmp_path / "log")
+    assert single.node_log_dir(DEFAULT_NODE) == tmp_path / "log"
+    both = Settings(asterisk_log_dir=tmp_path / "log",
+                    ami_nodes=[{"name": "a", "host": "127.0.0.1"},
+                               {"name": "b", "host": "127.0.0.3", "log_dir": str(tmp_path / "log-b")}])
+    assert both.node_log_dir("a") == tmp_path / "log"  # the first node: the service's own setting
+    assert both.node_log_dir("b") == tmp_path / "log-b"
+    neither = Settings(ami_nodes=[{"name": "a", "host": "127.0.0.1"}, {"name": "b", "host": "127.0.0.3"}])
+    assert neither.node_log_dir("b") is None  # another machine's disk: no recovery for it here
