@@ -12,8 +12,10 @@ free at start, instance names unique per process, every process ours and stopped
 - one SIPp UAS (:class:`~sandbox.sipp.AgentsUas`) playing the 36 advisors, their lines
   REGISTERed to Kamailio and logged in on **both** nodes (the standby is ready).
 
-No FastAGI service listens: calls take the dialplan's degraded path (the pyst2 fallback asks
-the sector, then the caller queues by skill). Which node answered a call, and which line talked
+Without ``service_ports`` no FastAGI service listens: calls take the dialplan's degraded path (the
+pyst2 fallback asks the sector, then the caller queues by skill). With them, ``service()`` gives
+the two service instances to start (child processes: ``sandbox.service_process``), node a's
+dialplan trying the first then the second, node b's the reverse. Which node answered a call, and which line talked
 with the caller, is read from each node's own call records (cdr_custom), and where Kamailio
 sent each INVITE from its log (a timestamped line per routing decision).
 """
@@ -205,12 +207,13 @@ class SandboxCluster:
         return at
 
     def service(self, index: int, *, database_url: str, state_dir: Path, hotline_file: Path,
-                now: str | None = None) -> ServiceProcess:
+                now: str | None = None, http_port: int | None = None) -> ServiceProcess:
         """Service instance ``index`` (0: local to node a, 1: to node b) as a child process, not started.
 
         Both instances follow both nodes in the same order (a, then b: the same acting node), each
         reading back its node's own files; they share the database (records are keyed by node and
-        linkedid, callbacks claimed by row) and each has its own spool and web port.
+        linkedid, callbacks claimed by row) and each has its own spool and web port (``http_port``,
+        else a free one).
         """
         if self.service_ports is None:
             raise RuntimeError("this cluster was built without service_ports")
@@ -226,7 +229,7 @@ class SandboxCluster:
             "AIGUILLEUR_AMI__BACKOFF_MAX": "2",  # a node back from a restart is followed again at once
             "AIGUILLEUR_AMI__PONG_TIMEOUT": "10",
             "AIGUILLEUR_FASTAGI__PORT": str(self.service_ports[index]),
-            "AIGUILLEUR_HTTP__PORT": str(free_tcp_port()),
+            "AIGUILLEUR_HTTP__PORT": str(http_port or free_tcp_port()),
             **({"AIGUILLEUR_NOW": now} if now else {}),
         })
         return ServiceProcess(f"service-{index + 1}", env, state_dir / "service.log",
