@@ -34,7 +34,6 @@ import json
 import os
 import random
 import select
-import signal
 import socket
 import subprocess
 import sys
@@ -60,6 +59,7 @@ from ivr.prompt_audio import generate as generate_prompts
 from ivr.prompts import SOUNDS_SUBDIR, catalogue
 from sandbox.pbx import SandboxPbx, default_cache_dir, ensure_root
 from sandbox.ports import free_tcp_port
+from sandbox.service_process import ServiceProcess, log_events
 from sandbox.sipp import AgentsUas, CallScript, SippResult, free_udp_port, run_calls
 from tests.db.private_postgres import PrivatePostgres
 from tests.pbx.logins import log_every_line_in
@@ -215,7 +215,7 @@ class ChaosStack:
         self.pbx: SandboxPbx | None = None
         self.agents: AgentsUas | None = None
         self.proxy: StallingProxy | None = None
-        self.service: subprocess.Popen[bytes] | None = None
+        self.service: ServiceProcess | None = None
         self._mounted = False
         self._batch = 0
         self.calls_done = 0.0  # when the last SIPp run ended (monotonic)
@@ -291,40 +291,17 @@ class ChaosStack:
     def start_service(self, timeout: float = 30.0) -> float:
         """Start the service (``bench.chaos_service``); return once its AMI link is up and FastAGI
         listens (the seconds taken)."""
-        started = time.monotonic()
-        offset = self.service_log.stat().st_size if self.service_log.exists() else 0
-        with self.service_log.open("ab") as log:
-            self.service = subprocess.Popen(
-                [sys.executable, "-m", "bench.chaos_service"], cwd=REPO_ROOT, env=self.service_env(),
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
-        while time.monotonic() - started < timeout:
-            if self.service.poll() is not None:
-                raise RuntimeError(f"the service exited {self.service.returncode}: see {self.service_log}")
-            if self.log_events(offset, "ami.connected") and self._listening(self.fastagi.port):
-                return time.monotonic() - started
-            time.sleep(0.1)
-        raise RuntimeError(f"the service was not ready within {timeout} s: see {self.service_log}")
-
-    @staticmethod
-    def _listening(port: int) -> bool:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-        return False
+        self.service = ServiceProcess("service", self.service_env(), self.service_log, self.fastagi.port,
+                                      module="bench.chaos_service")
+        return self.service.start(timeout)
 
     def kill_service(self) -> None:
         assert self.service is not None
-        os.kill(self.service.pid, signal.SIGKILL)
-        self.service.wait(10)
+        self.service.kill()
 
     def stop_service(self) -> None:
-        if self.service is None or self.service.poll() is not None:
-            return
-        os.kill(self.service.pid, signal.SIGTERM)
-        try:
-            self.service.wait(20)
-        except subprocess.TimeoutExpired:
-            os.kill(self.service.pid, signal.SIGKILL)
-            self.service.wait(10)
+        if self.service is not None:
+            self.service.stop()
 
     def close(self) -> None:
         steps: list[Callable[[], None]] = [self.stop_service]
@@ -366,17 +343,7 @@ class ChaosStack:
 
     def log_events(self, offset: int, *names: str) -> list[dict[str, object]]:
         """The service's log events named ``names`` written after byte ``offset``."""
-        found: list[dict[str, object]] = []
-        with contextlib.suppress(OSError), self.service_log.open("rb") as handle:
-            handle.seek(offset)
-            for raw in handle:
-                try:
-                    event = json.loads(raw)
-                except ValueError:
-                    continue
-                if isinstance(event, dict) and event.get("event") in names:
-                    found.append(event)
-        return found
+        return log_events(self.service_log, offset, *names)
 
     def metrics(self) -> dict[str, float]:
         """The service's /metrics (unlabelled gauges and counters), {} when it does not answer."""
@@ -676,7 +643,7 @@ def fault_spool_full(stack: ChaosStack, calls: int, full_s: float = 5.0) -> Figu
     if not loud:
         figures.failures.append("the writer did not say the spool was full")
     assert stack.service is not None
-    if stack.service.poll() is not None:
+    if not stack.service.running():
         figures.failures.append(f"the service exited {stack.service.returncode}")
     return figures
 
@@ -742,7 +709,7 @@ def fault_garbage(stack: ChaosStack, calls: int, rounds: int = 3) -> Figures:
     figures.notes.append(f"{sent} garbage connections ({refused} refused): random bytes, truncated frames, "
                          "1 MB lines, invalid UTF-8, 50,000 headers, on FastAGI and AMI")
     assert stack.service is not None
-    if stack.service.poll() is not None:
+    if not stack.service.running():
         figures.failures.append(f"the service exited {stack.service.returncode}")
     if refused:
         figures.failures.append(f"{refused} garbage connections refused: a port stopped listening")

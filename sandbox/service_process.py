@@ -28,6 +28,21 @@ def listening(port: int, host: str = "127.0.0.1") -> bool:
     return False
 
 
+def log_events(path: Path, offset: int, *names: str) -> list[dict[str, object]]:
+    """The structlog JSON events named ``names`` (all when none) written to ``path`` after byte ``offset``."""
+    found: list[dict[str, object]] = []
+    with contextlib.suppress(OSError), path.open("rb") as handle:
+        handle.seek(offset)
+        for raw in handle:
+            try:
+                event = json.loads(raw)
+            except ValueError:
+                continue
+            if isinstance(event, dict) and (not names or event.get("event") in names):
+                found.append(event)
+    return found
+
+
 @dataclass
 class ServiceProcess:
     """One ``aiguilleur serve`` child process (see the module docstring)."""
@@ -37,11 +52,16 @@ class ServiceProcess:
     log_path: Path
     fastagi_port: int
     nodes: int = 1  # AMI links to wait for at start
+    module: str = "aiguilleur.cli"  # run as ``python -m <module> serve``
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
     def pid(self) -> int | None:
         return self.process.pid if self.process is not None else None
+
+    @property
+    def returncode(self) -> int | None:
+        return self.process.poll() if self.process is not None else None
 
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -53,7 +73,7 @@ class ServiceProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "aiguilleur.cli", "serve"], cwd=REPO_ROOT, env=self.env,
+                [sys.executable, "-m", self.module, "serve"], cwd=REPO_ROOT, env=self.env,
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
         while time.monotonic() - started < timeout:
             if self.process.poll() is not None:
@@ -86,14 +106,4 @@ class ServiceProcess:
 
     def events(self, offset: int = 0, *names: str) -> list[dict[str, object]]:
         """Its log events named ``names`` (all when none) written after byte ``offset``."""
-        found: list[dict[str, object]] = []
-        with contextlib.suppress(OSError), self.log_path.open("rb") as handle:
-            handle.seek(offset)
-            for raw in handle:
-                try:
-                    event = json.loads(raw)
-                except ValueError:
-                    continue
-                if isinstance(event, dict) and (not names or event.get("event") in names):
-                    found.append(event)
-        return found
+        return log_events(self.log_path, offset, *names)
