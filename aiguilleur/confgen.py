@@ -10,7 +10,7 @@ import itertools
 import json
 from collections.abc import Iterable
 
-from cdr.asterisk_fields import CALLER_NAME, CALLER_NUMBER, ROUTING, cdr_variable, recorded_variables
+from cdr.asterisk_fields import ANSWERS, CALLER_NAME, CALLER_NUMBER, ROUTING, cdr_variable, recorded_variables
 from config.models import Hotline
 from config.settings import AmiSettings, FastAgiSettings, PbxSettings
 from ivr.machine import step_prompt
@@ -384,7 +384,9 @@ def _backup_agi(fastagi: FastAgiSettings) -> list[str]:
         "; The first service instance unreachable (FAILURE) or gone before deciding (killed in the",
         "; middle of the menu: its socket closed, which Asterisk may report as SUCCESS): the second one.",
         ' same => n,GotoIf($["${AGISTATUS}" = "HANGUP" | "${AIGUILLEUR_ACTION}" != ""]?agi_done)',
-        " same => n,AGI(${AIGUILLEUR_AGI_BACKUP})",
+        # The answers the first one recorded (CDR, at each step): the menu goes on from there.
+        " same => n,AGI(${AIGUILLEUR_AGI_BACKUP}," + ",".join(f"{step}=${{CDR({cdr_variable(step)})}}"
+                                                           for step in ANSWERS) + ")",
         " same => n(agi_done),NoOp(FastAGI ${AGISTATUS})",
     ]
 

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 import structlog
 
+from cdr.asterisk_fields import ANSWERS
 from config.models import Hotline
 from ivr.agi_codec import AgiHangup
 from ivr.fastagi import AgiRequest
@@ -95,6 +96,19 @@ class AgiIvrChannel:
             raise ChannelHungUp from None
 
 
+def resumed_answers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The answers the dialplan hands a backup session (``agi_arg_N`` = ``step=value``, read from the
+    call's CDR: ``aiguilleur.confgen``), for the menu's steps only. Untrusted text: the machine keeps
+    a value only if it is one of the step's options."""
+    found: dict[str, str] = {}
+    for key, text in headers.items():
+        if key.startswith("agi_arg_"):
+            step, sep, value = text.partition("=")
+            if sep and step in ANSWERS:
+                found[step] = value
+    return found
+
+
 def make_route(
     rules: Hotline | Callable[[], Hotline],
     clock: Clock,
@@ -118,6 +132,7 @@ def make_route(
             AgiIvrChannel(request), current(), clock, caller_number,
             linkedid=request.linkedid or request.uniqueid or "",
             recent_partner=recent_partner, on_callback=on_callback, outlook=outlook,
+            resumed=resumed_answers(request.headers),
         )
 
     return ivr

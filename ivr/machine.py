@@ -21,6 +21,7 @@ Rules (the caller's side of a well-run public line):
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -135,6 +136,9 @@ class MenuMachine:
     is_open: bool = True
     next_opening: dt.datetime | None = None
     repeat_partner: str | None = None
+    # Answers a previous session of this call recorded before its service instance died: the
+    # menu goes on from there (issue 13), it does not start over.
+    resumed: Mapping[str, str] = field(default_factory=dict)
     answers: dict[str, str] = field(default_factory=dict)
     finished: Finish | None = None
     _index: int = 0
@@ -153,10 +157,25 @@ class MenuMachine:
             if self.next_opening is not None:
                 actions += [Play("next_opening"), SayDateTime(self.next_opening)]
             return [*actions, self._offer(CALLBACK_STEP, ("callback_offer",))]
+        if self.resumed:
+            return self._resume()
         if self.repeat_partner is not None:
             self._phase = Phase.REPEAT
             return [self._offer(REPEAT_STEP, ("welcome", repeat_prompt(self.repeat_partner)))]
         return [self._ask(with_welcome=True)]
+
+    def _resume(self) -> list[Action]:
+        """Keep the answers given before, in menu order up to the first missing or unknown one, and
+        ask the next question, without the welcome the caller already heard."""
+        for step in self.menu.steps:
+            if self.resumed.get(step.id) not in {o.value for o in step.options}:
+                break
+            self.answers[step.id] = self.resumed[step.id]
+            self._steps_taken += 1
+            self._index += 1
+        if self._index >= len(self.menu.steps):
+            return [self._finish(ExitReason.COMPLETED, route=True)]
+        return [self._ask()]
 
     def _offer(self, step: str, prompts: tuple[str, ...]) -> Ask:
         self._steps_taken += 1

@@ -259,13 +259,22 @@ async def run_ivr(
     recent_partner: RecentPartner = no_recent_partner,
     on_callback: CallbackSink = drop_callback,
     outlook: Outlook = no_outlook,
+    resumed: Mapping[str, str] | None = None,
 ) -> Finish:
-    """Walk the caller through the menu, then set the routing variables for the dialplan."""
+    """Walk the caller through the menu, then set the routing variables for the dialplan.
+
+    ``resumed``: the answers a previous session of this call recorded (its service instance
+    died in the middle): the menu goes on from there."""
     now = clock()
     opening = state_at(hotline.hours, now)
-    partner = await recent_partner(caller_number) if opening.open and hotline.menu.repeat_days else None
+    resumed = {k: v for k, v in (resumed or {}).items() if v}
+    if resumed:
+        log.info("ivr.resumed", answers=resumed)
+    repeat = opening.open and hotline.menu.repeat_days and not resumed
+    partner = await recent_partner(caller_number) if repeat else None
     machine = MenuMachine(
-        hotline.menu, is_open=opening.open, next_opening=opening.next_opening, repeat_partner=partner
+        hotline.menu, is_open=opening.open, next_opening=opening.next_opening, repeat_partner=partner,
+        resumed=resumed,
     )
     await _drive(channel, machine, machine.start(), hotline.hours.timezone)
     finish = machine.finished

@@ -89,7 +89,10 @@ def test_a_second_service_instance_is_tried_when_the_first_is_unreachable() -> N
     assert "AIGUILLEUR_AGI_BACKUP=agi://127.0.0.4:4574/ivr" in dialplan
     hotline_in = dialplan.split("[hotline-in]", 1)[1]
     first = hotline_in.index("AGI(${AIGUILLEUR_AGI})")
-    backup = hotline_in.index("AGI(${AIGUILLEUR_AGI_BACKUP})")
+    # the answers the first instance recorded go along: the menu goes on from there
+    backup = hotline_in.index("AGI(${AIGUILLEUR_AGI_BACKUP},need=${CDR(aiguilleur_need)},"
+                              "sector=${CDR(aiguilleur_sector)},size=${CDR(aiguilleur_size)},"
+                              "departement=${CDR(aiguilleur_departement)})")
     fallback = hotline_in.index("AGI(aiguilleur-fallback")
     assert first < backup < fallback
     # Tried whenever the first instance did not decide and the caller is still there: a first

@@ -251,3 +251,28 @@ def test_a_decision_before_the_menu_is_over_is_ignored() -> None:
     machine = MenuMachine(MENU)
     machine.start()
     assert machine.feed(Routed("offer_callback")) == [] and machine.finished is None
+
+
+def test_a_menu_taken_over_from_a_dead_instance_goes_on_after_the_answers_given_without_the_welcome() -> None:
+    need, sector = MENU.steps[0], MENU.steps[1]
+    given = {need.id: need.options[0].value, sector.id: sector.options[1].value}
+    machine = MenuMachine(MENU, repeat_partner="cma", resumed=given)  # no same-partner offer either
+    (ask,) = machine.start()
+    assert isinstance(ask, Ask)
+    assert (ask.step, ask.prompts) == (MENU.steps[2].id, (f"step-{MENU.steps[2].id}",))
+    assert machine.answers == given
+
+
+def test_a_resumed_answer_that_is_not_an_option_ends_the_resume_at_that_step() -> None:
+    need, sector = MENU.steps[0], MENU.steps[1]
+    machine = MenuMachine(MENU, resumed={need.id: "'; DROP TABLE cdr", sector.id: sector.options[0].value})
+    (ask,) = machine.start()
+    assert isinstance(ask, Ask) and ask.step == need.id and "welcome" not in ask.prompts
+    assert machine.answers == {}
+
+
+def test_a_menu_resumed_with_every_answer_routes_at_once() -> None:
+    given = {step.id: step.options[-1].value for step in MENU.steps}
+    machine = MenuMachine(MENU, resumed=given)
+    finish = finish_of(machine.start())
+    assert (finish.exit_reason, finish.route, finish.answers) == ("completed", True, given)
