@@ -33,6 +33,13 @@ from routing.rules import LeaveQueue, diff_rules, plan_member_changes, restart_n
 
 log = structlog.get_logger(__name__)
 
+# What a database failover or restart raises in the rules engine's loop: a query in flight on a
+# connection that died (InterfaceError), or asyncpg's protocol caught mid-operation by the loss
+# (InternalClientError, seen in a primary kill -9 + standby promotion). Logged and retried: an
+# escape would end the engine's task and stop applying rules until the service restarts.
+_DATABASE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.exceptions.InternalClientError)
+
 CHANNEL = "aiguilleur_rules"
 # Files a live apply rewrites; the others (pjsip, modules, manager) need a restart.
 LIVE_FILES = ("queues.conf", "queuerules.conf", "extensions.conf")
@@ -253,12 +260,12 @@ class RulesEngine:
             try:
                 self._listener = await asyncpg.connect(self._dsn)
                 await self._listener.add_listener(CHANNEL, self._notified)
-            except (OSError, asyncpg.PostgresError) as error:
+            except _DATABASE_ERRORS as error:
                 log.warning("rules.listen_failed", error=str(error))  # the poll below still applies
             while True:
                 try:
                     await self.apply_pending()
-                except (OSError, asyncpg.PostgresError) as error:
+                except _DATABASE_ERRORS as error:
                     log.warning("rules.poll_failed", error=str(error))
                 try:
                     await self.retire_lingering()
@@ -269,7 +276,8 @@ class RulesEngine:
                     await asyncio.wait_for(self._wake.wait(), timeout=2.0)
         finally:
             if self._listener is not None:
-                await self._listener.close()
+                with contextlib.suppress(*_DATABASE_ERRORS):  # a listener on a server that died
+                    await self._listener.close()
 
     def _notified(self, *args: object) -> None:
         self._wake.set()
