@@ -109,6 +109,18 @@ class QueueView:
 
 
 @dataclass(frozen=True, slots=True)
+class NodeStatus:
+    """One followed Asterisk node in a merged view (``queues.state_merge``): is its link synced, and
+    what its own state holds (the last known figures while it is not synced)."""
+
+    node: str
+    synced: bool
+    waiting: int  # callers waiting in any of its queues
+    lines_logged_in: int  # lines a member of at least one of its queues
+    lines_busy: int  # lines talking on it
+
+
+@dataclass(frozen=True, slots=True)
 class LiveSnapshot:
     """The whole live state at one moment; ``now`` is the newest event time seen."""
 
@@ -119,6 +131,14 @@ class LiveSnapshot:
     version: int
     drift: int  # events that contradicted the state (a missed event); a resync clears it
     escalation: tuple[tuple[int, int], ...] = ((0, ANY_PENALTY),)
+    # Several Asterisk nodes followed (issue 13): each node's status, in the followed order;
+    # empty for one node's own state.
+    nodes: tuple[NodeStatus, ...] = ()
+
+    @property
+    def unsynced_nodes(self) -> tuple[str, ...]:
+        """The followed nodes whose state is not synced (link down, or not resynced yet)."""
+        return tuple(n.node for n in self.nodes if not n.synced)
 
     def expected_wait(self, queue: str, *, uniqueid: str | None = None) -> float | None:
         """Expected wait in seconds of a new caller of ``queue`` (or of the waiting ``uniqueid``).

@@ -4,7 +4,9 @@ The AMI path is not touched: ``LiveState.snapshot()`` is cached until the state
 changes, so polling it every ``interval`` (0.1 s) costs a comparison when nothing
 happened. On a change the wallboard is built and serialised **once**, and every
 connected SSE client is woken with the same bytes; a slow client skips to the
-newest message (nothing queues up per client).
+newest message (nothing queues up per client). With several Asterisk nodes the source is
+their merge (``queues.state_merge.MergedLive``): its version is the sum of the nodes', so an
+event on any node wakes every page.
 
 Today's per-queue service level comes from the call records: re-read every
 ``today_interval`` seconds (the day's calls: at most a few thousand rows), plus the

@@ -134,6 +134,10 @@ def render(
                [({}, int(health.ami_connected))])
     out.family("aiguilleur_live_synced", "gauge", "1 when the live state was resynced since the last AMI outage.",
                [({}, int(snapshot.synced))])
+    if snapshot.nodes:  # several Asterisk nodes followed (issue 13): the view above is their merge
+        out.family("aiguilleur_live_node_synced", "gauge",
+                   "1 when this node's live state is synced (its AMI link up and resynced).",
+                   (({"node": n.node}, int(n.synced)) for n in snapshot.nodes))
     out.family("aiguilleur_live_drift", "gauge", "Events that contradicted the live state since the last resync.",
                [({}, snapshot.drift)])
     out.family("aiguilleur_live_updates_total", "counter", "Live state changes pushed to the wallboard.",

@@ -14,6 +14,9 @@ the rest. Times are whole seconds against the wall clock ``now``.
 Caller names and numbers are untrusted text: the view model carries them as
 plain strings; every renderer escapes them (``web.pages``) or sets them as
 text (the wallboard's JavaScript uses ``textContent``).
+
+Several Asterisk nodes (issue 13): the snapshot is their merge (``queues.state_merge``), and
+``nodes`` says each node's state in French ("nœud a : injoignable"); one node: no such strip.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Any, Final, Literal, Protocol
 
 from cdr.kpi import KpiSettings, service_level_of_counts
 from config.models import WallboardThresholds
-from queues.snapshot import LineState, LiveSnapshot
+from queues.snapshot import LineState, LiveSnapshot, NodeStatus
 from routing.ranking import RANK_QUEUE_PREFIX, parse_queue
 from routing.router import PARTNER_QUEUE_PREFIX
 
@@ -129,6 +132,35 @@ class AgentRow:
 
 
 @dataclass(frozen=True, slots=True)
+class NodeRow:
+    """One followed Asterisk node on the wallboard's strip (``text``: what the strip says)."""
+
+    node: str
+    synced: bool
+    waiting: int
+    lines_logged_in: int
+    lines_busy: int
+    text: str
+
+
+def node_text(status: NodeStatus) -> str:
+    """A node in French: "nœud b : 2 en attente, 5 lignes connectées, 1 en communication", or "injoignable"
+    while its state is not synced (the link is down or the resync is not done: its figures are stale)."""
+    if not status.synced:
+        return f"nœud {status.node} : injoignable"
+    return (f"nœud {status.node} : {status.waiting} en attente, {status.lines_logged_in} ligne(s) connectée(s), "
+            f"{status.lines_busy} en communication")
+
+
+def node_rows(snapshot: LiveSnapshot) -> tuple[NodeRow, ...]:
+    """The strip's rows: one per followed node when there are two or more, none for one node."""
+    if len(snapshot.nodes) < 2:
+        return ()
+    return tuple(NodeRow(n.node, n.synced, n.waiting, n.lines_logged_in, n.lines_busy, node_text(n))
+                 for n in snapshot.nodes)
+
+
+@dataclass(frozen=True, slots=True)
 class Wallboard:
     version: int
     synced: bool
@@ -152,6 +184,7 @@ class Wallboard:
     alarms: tuple[str, ...] = ()  # French, one per figure in alarm (said aloud: aria-live)
     thresholds: Mapping[str, float] = field(default_factory=dict)
     agents: tuple[AgentRow, ...] = ()
+    nodes: tuple[NodeRow, ...] = ()  # every followed node when there are 2+ (``node_rows``)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -361,4 +394,5 @@ def build(
                            callers_waiting=waiting, lines_free=lines_free),
         thresholds=limits.model_dump(),
         agents=tuple(agents),
+        nodes=node_rows(snapshot),
     )

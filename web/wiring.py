@@ -1,5 +1,9 @@
 """Adapt the running service to the web layer's ports (``web.ports``); used by ``start_service``.
 
+The web reads the live state of every followed Asterisk node at once (issue 13): its
+``LiveSource`` is ``queues.state_merge.MergedLive`` over ``Service.live_by_node``, the merge of
+each node's snapshot (one node: that node's snapshot, unchanged).
+
 The rules editor reaches the running rules through ``aiguilleur.rules`` (PostgreSQL
 ``rule_versions``) and says what changes with ``routing.rules.diff_rules``, the one rule diff.
 """
@@ -7,7 +11,7 @@ The rules editor reaches the running rules through ``aiguilleur.rules`` (Postgre
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -19,9 +23,10 @@ from appointments.communes import CommunesMissing, load_communes
 from cdr.correlator import CdrCorrelator
 from cdr.writer import CdrWriter
 from config.models import Hotline
-from config.settings import SmtpSettings
+from config.settings import DEFAULT_NODE, SmtpSettings
 from queues.ami import AmiClient
 from queues.state import LiveState
+from queues.state_merge import MergedLive, SnapshotSource
 from routing.rules import diff_rules
 from web.deps import WebDeps
 from web.ports import AgentDesk, CommuneFinder, RuleOutcome, RulesGateway, ServiceHealth
@@ -124,6 +129,15 @@ class LazyCommunes:
             return self._index
 
 
+def merged_live(service: object, live: LiveState) -> MergedLive:
+    """Every node the service follows (``service.live_by_node``, read at each snapshot), else ``live`` alone."""
+    def nodes() -> Mapping[str, SnapshotSource]:
+        by_node = getattr(service, "live_by_node", None)
+        return by_node if isinstance(by_node, Mapping) and by_node else {DEFAULT_NODE: live}
+
+    return MergedLive(nodes)
+
+
 def deps_from_service(
     service: RunningService,
     hotline: Hotline,
@@ -138,7 +152,10 @@ def deps_from_service(
     asterisk_conf_dirs: Sequence[Path] = (),
 ) -> WebDeps:
     """``asterisk_files`` and ``asterisk_conf_dirs``: what a rules change rewrites for Asterisk, and
-    where the service's rules engine writes it (the preview says what will reach Asterisk)."""
+    where the service's rules engine writes it (the preview says what will reach Asterisk).
+
+    The pages read the merge of every followed node's live state (``merged_live``); ``live`` is the
+    first node's, used alone when the service has no ``live_by_node``."""
     def health() -> ServiceHealth:
         return ServiceHealth(
             ami_connected=ami.connected, spool_depth=writer.spooled, backlog=writer.backlog,
@@ -146,7 +163,7 @@ def deps_from_service(
             open_calls=correlator.open_calls(),
         )
 
-    return WebDeps(pool=pool, live=live, hotline=ServiceHotline(service, hotline), desk=service.desk,
-                   rules=load_rules_gateway(pool), calls=CorrelatorCalls(correlator), health=health,
+    return WebDeps(pool=pool, live=merged_live(service, live), hotline=ServiceHotline(service, hotline),
+                   desk=service.desk, rules=load_rules_gateway(pool), calls=CorrelatorCalls(correlator), health=health,
                    communes=LazyCommunes(), smtp=smtp or SmtpSettings(), asterisk_files=asterisk_files,
                    asterisk_conf_dirs=tuple(asterisk_conf_dirs))

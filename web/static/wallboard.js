@@ -110,6 +110,15 @@
     }));
   }
 
+  // Two or more Asterisk nodes: each node's state (the server writes the French text); the strip
+  // exists only when the page was served with 2+ nodes, and the set of nodes does not change live.
+  function renderNodes(board) {
+    const strip = document.getElementById("nodes");
+    if (!strip) return;
+    strip.replaceChildren(...(board.nodes || []).map((n) => el("span",
+      { class: "node " + (n.synced ? "node-up" : "node-down"), "data-node": n.node }, n.text)));
+  }
+
   function render(board) {
     receivedAt = Date.now();
     thresholds = board.thresholds || {};
@@ -127,6 +136,7 @@
     document.getElementById("sl-counts").textContent = overall ? "(" + overall + ")" : "";
     document.getElementById("sync").replaceChildren(board.synced ? "" :
       el("p", { class: "warn" }, "État en cours de resynchronisation"));
+    renderNodes(board);
     renderQueues(board);
     renderPartners(board);
     renderAgents(board);
