@@ -19,6 +19,7 @@ import structlog
 from config.models import Hotline
 from queues.ami import AmiActionError, AmiClient
 from queues.errors import DomainError
+from queues.member_mirror import SetPaused
 from queues.state import member_line
 from queues.state_seed import seed_from_queue_status
 from queues.transfers import TRANSFER_CONTEXT, NoCallToTransfer, transfer_extension
@@ -205,8 +206,11 @@ class AdvisorDesk:
                 return reply["Channel"]
         return None
 
-    async def _pause(self, line: str, paused: bool, reason: str) -> None:
+    async def _pause(self, line: str, paused: bool, reason: str, queue: str | None = None) -> None:
+        """Pause or unpause ``line`` in ``queue``, or in every queue it is in (no ``queue``)."""
         action = {"Action": "QueuePause", "Interface": interface_of(line), "Paused": "true" if paused else "false"}
+        if queue is not None:
+            action["Queue"] = queue
         if reason:
             action["Reason"] = reason
         try:
@@ -244,8 +248,9 @@ class AdvisorDesk:
             if not any(text in str(error).lower() for text in ("not there", "no such queue")):
                 raise
 
-    async def apply_change(self, change: MemberChange) -> None:
-        """One member change computed by ``routing.rules.plan_member_changes``."""
+    async def apply_change(self, change: MemberChange | SetPaused) -> None:
+        """One member change computed by ``routing.rules.plan_member_changes`` (or
+        ``queues.member_mirror.plan_mirror``, which also pauses)."""
         if isinstance(change, SetPenalty):
             await self._ami.send({
                 "Action": "QueuePenalty", "Interface": interface_of(change.line),
@@ -256,6 +261,8 @@ class AdvisorDesk:
                              change.wrapup_seconds)
         elif isinstance(change, LeaveQueue):
             await self._remove(change.line, change.queue)
+        elif isinstance(change, SetPaused):
+            await self._pause(change.line, change.paused, change.reason, change.queue)
 
     async def login_all(self) -> None:
         """Every configured line logs in (the sandbox stack, where SIPp plays the advisors)."""
