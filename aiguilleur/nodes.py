@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import structlog
@@ -125,13 +125,18 @@ class NodeFollower:
 
     @classmethod
     def build(cls, node: str, settings: AmiSettings, correlator: CdrCorrelator, live: LiveState,
-              submit: Callable[[CdrItem], None], *, lost_after: float | None) -> NodeFollower:
+              submit: Callable[[CdrItem], None], *, lost_after: float | None,
+              after_event: Callable[[dict[str, str]], None] | None = None,
+              after_ready: Callable[[], Awaitable[None]] | None = None) -> NodeFollower:
+        """``after_event``/``after_ready``: more work once the node's own is done (``aiguilleur.mirror``)."""
         watch = NodeWatch(node, correlator, submit, lost_after)
 
         def on_event(event: dict[str, str]) -> None:
             for item in correlator.feed(event):
                 submit(item)
             live.apply(event)
+            if after_event is not None:
+                after_event(event)
 
         def on_down() -> None:
             live.mark_unsynced()
@@ -140,6 +145,8 @@ class NodeFollower:
         async def on_ready() -> None:
             await watch.link_up(ami)
             await resync_into(live, ami)
+            if after_ready is not None:
+                await after_ready()
 
         ami = AmiClient(settings, on_event=on_event, on_ready=on_ready, on_down=on_down)
         return cls(node, ami, correlator, live, watch)

@@ -27,6 +27,7 @@ from aiguilleur.callbacks import CallbackDialer, CallbackStore
 from aiguilleur.caller_history import CallerHistory
 from aiguilleur.confgen import CALLBACK_CALLER_CONTEXT, CALLBACK_CONTEXT, HOTLINE_CONTEXT
 from aiguilleur.database import Database, resolve
+from aiguilleur.mirror import MembershipMirror
 from aiguilleur.nodes import NodeFollower, NodeWatch
 from aiguilleur.rules import RulesEngine, RulesHolder, files_needed
 from cdr.correlator import CdrCorrelator
@@ -168,9 +169,13 @@ async def start_service(
         correlator = new_correlator(node)
         live = LiveState(StateConfig.from_hotline(hotline))
         watch = NodeWatch(node, correlator, writer.submit, settings.node_lost_after)
+        # Logins and pauses copied to every node (aiguilleur.mirror); with one node, nothing at all.
+        mirror = MembershipMirror(lambda: rules.hotline) if other_nodes else None
         followers = [NodeFollower.build(name, other, new_correlator(name),
                                         LiveState(StateConfig.from_hotline(hotline)),
-                                        writer.submit, lost_after=settings.node_lost_after)
+                                        writer.submit, lost_after=settings.node_lost_after,
+                                        after_event=mirror.event_hook(name) if mirror else None,
+                                        after_ready=mirror.ready_hook(name) if mirror else None)
                      for name, other in other_nodes]
         rules = RulesHolder(hotline)
         recovery_wake = asyncio.Event()
@@ -188,6 +193,8 @@ async def start_service(
             for item in correlator.feed(event):
                 writer.submit(item)
             live.apply(event)
+            if mirror is not None:
+                mirror.on_event(node, event)
             parts = acting_parts()
             parts.rebaser.on_event(event)  # after the live state took it: the round reads the state
             parts.dialer.on_event(event)
@@ -208,6 +215,8 @@ async def start_service(
                     running=penalties_by_line(snapshot) if snapshot.synced else None)
             except (AmiError, ValueError) as error:
                 log.warning("rules.reconcile_failed", error=str(error))
+            if mirror is not None:
+                await mirror.on_ready(node)
 
         def on_down() -> None:
             live.mark_unsynced()
@@ -231,6 +240,10 @@ async def start_service(
         # the first node's link stops first, then the others in order.
         tasks: list[asyncio.Task[None]] = []
         stack.push_async_callback(_cancel, tasks)
+        if mirror is not None:
+            for name, client, state in [(node, ami, live), *((f.node, f.ami, f.live) for f in followers)]:
+                mirror.attach(name, client, state)
+            stack.push_async_callback(mirror.stop)  # after the links: no event schedules a copy then
         stack.push_async_callback(watch.stop)
         for follower in reversed(followers):
             stack.push_async_callback(follower.stop)
