@@ -121,6 +121,9 @@ class NodeFollower:
     correlator: CdrCorrelator
     live: LiveState
     watch: NodeWatch
+    # Set when recovery from the node's own files should run now (its link came back, or a call
+    # we did not see begin ended): read by the node's recovery task, where it has one.
+    recovery_wake: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -130,8 +133,11 @@ class NodeFollower:
               after_ready: Callable[[], Awaitable[None]] | None = None) -> NodeFollower:
         """``after_event``/``after_ready``: more work once the node's own is done (``aiguilleur.mirror``)."""
         watch = NodeWatch(node, correlator, submit, lost_after)
+        recovery_wake = asyncio.Event()
 
         def on_event(event: dict[str, str]) -> None:
+            if correlator.ended_unseen(event):
+                recovery_wake.set()
             for item in correlator.feed(event):
                 submit(item)
             live.apply(event)
@@ -143,13 +149,14 @@ class NodeFollower:
             watch.link_down()
 
         async def on_ready() -> None:
+            recovery_wake.set()
             await watch.link_up(ami)
             await resync_into(live, ami)
             if after_ready is not None:
                 await after_ready()
 
         ami = AmiClient(settings, on_event=on_event, on_ready=on_ready, on_down=on_down)
-        return cls(node, ami, correlator, live, watch)
+        return cls(node, ami, correlator, live, watch, recovery_wake)
 
     async def start(self) -> None:
         await self.ami.start()

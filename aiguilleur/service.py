@@ -3,7 +3,10 @@
 The service = FastAGI IVR server + AMI follower (CDR correlator) + CDR writer.
 With several Asterisk nodes (``settings.ami_nodes``, issue 13) the first one is followed and
 acted on as before; every other one is followed by an ``aiguilleur.nodes.NodeFollower`` (its
-own AMI link, resync, correlator and live state) into the same writer.
+own AMI link, resync, correlator and live state) into the same writer; advisors' memberships are
+mirrored between them (``aiguilleur.mirror``) and each node's own files are read back by a
+recovery task of its own. Two instances may run this side by side on the same nodes and database
+(records upserted by node and linkedid, callbacks claimed by row).
 """
 
 from __future__ import annotations
@@ -258,13 +261,17 @@ async def start_service(
             asyncio.create_task(dialer.run(), name="callback-dialer"),
         ]
 
-        log_dir = asterisk_log_dir or settings.asterisk_log_dir
-        if log_dir is not None:
-            tasks.append(asyncio.create_task(
-                run_recovery(writer, pool, log_dir, partner_of, escalation_after=escalation_after,
-                             wake=recovery_wake, node=node),
-                name="cdr-recovery",
-            ))
+        # Each node's own files (cdr-custom, queue_log), read back for the calls that ended while we
+        # were away from it; a node without a log dir here (another machine's disk) has no recovery.
+        recovered = [(node, asterisk_log_dir or settings.node_log_dir(node), recovery_wake)]
+        recovered += [(f.node, settings.node_log_dir(f.node), f.recovery_wake) for f in followers]
+        for name, log_dir, wake in recovered:
+            if log_dir is not None:
+                tasks.append(asyncio.create_task(
+                    run_recovery(writer, pool, log_dir, partner_of, escalation_after=escalation_after,
+                                 wake=wake, node=name),
+                    name=f"cdr-recovery-{name}",
+                ))
 
         agi_app = AgiApplication()
         history = CallerHistory(pool, hotline.menu.repeat_days)
