@@ -30,6 +30,7 @@ import structlog
 
 from cdr.kpi import QUEUE_OUTCOMES, CallFacts, KpiSettings, compute_kpis, group_by
 from cdr.reports import fetch_calls, has_wrapup_column
+from ivr.hours import state_at
 from queues.snapshot import LiveSnapshot
 from web.ports import HealthProbe, HotlineSource, LiveSource
 from web.wallboard import PartnerInfo, TodayStats, Wallboard, build
@@ -106,17 +107,28 @@ class LiveFeed:
         self.clients = 0
         self._changed = asyncio.Event()
         self._frame: _Frame | None = None
-        self._seen: tuple[int, int, int] = (-1, -1, -1)  # (state version, today revision, callers past T)
+        self._seen: tuple[int, int, int, bool] = (-1, -1, -1, False)  # (state version, today revision,
+        # callers past T, open now)
+        self._open_at: tuple[int, bool] = (-1, True)  # (minute, open then)
         self._today_revision = 0
         self._backlog_since: float | None = None
         self.write_lag = 0.0
 
     # --- for handlers ------------------------------------------------------------
-    def _key(self, snapshot: LiveSnapshot) -> tuple[int, int, int]:
+    def _key(self, snapshot: LiveSnapshot) -> tuple[int, int, int, bool]:
         limit = self.kpi_settings.service_level_seconds
         now = self.clock()
         past = sum(1 for q in snapshot.queues.values() for c in q.callers if now - c.joined_at > limit)
-        return snapshot.version, self._today_revision, past
+        return snapshot.version, self._today_revision, past, self._is_open(now)
+
+    def _is_open(self, now: float) -> bool:
+        """Whether the hotline takes calls at ``now``; opening hours turn on the minute, so this is
+        worked out once a minute, not at every poll."""
+        minute = int(now // 60)
+        if self._open_at[0] != minute:
+            hours = self.hotline.hotline.hours
+            self._open_at = (minute, state_at(hours, dt.datetime.fromtimestamp(now, dt.UTC)).open)
+        return self._open_at[1]
 
     def current(self) -> _Frame:
         """The newest frame, built now if the state changed since the last one."""
@@ -153,7 +165,8 @@ class LiveFeed:
         self._seen = self._key(snapshot)
         board = build(snapshot, self.partners(), self.today, self.clock(), today_overall=self.today_overall,
                       service_level_seconds=self.kpi_settings.service_level_seconds,
-                      thresholds=self.hotline.hotline.wallboard, answered_today_by_line=self.answered_today_by_line)
+                      thresholds=self.hotline.hotline.wallboard, answered_today_by_line=self.answered_today_by_line,
+                      is_open=self._seen[3])
         self._frame = _Frame(generation, board, sse_frame("wallboard", board.to_json(), generation))
         self.wake()  # whoever built it (the poll or a page), every stream gets the new frame
 

@@ -281,7 +281,10 @@ def build(
     service_level_seconds: float = KpiSettings.service_level_seconds,
     thresholds: WallboardThresholds | None = None,
     answered_today_by_line: Mapping[str, int] | None = None,
+    is_open: bool = True,
 ) -> Wallboard:
+    """The wallboard of ``snapshot`` at ``now``. ``is_open``: the hotline takes calls now; outside
+    its hours nobody is expected on a line, so "no line free" is no alarm then."""
     limits = thresholds or WallboardThresholds()
     taken_today = answered_today_by_line or {}
     names = short_names(partners)
@@ -373,7 +376,7 @@ def build(
     # A line is counted once, however many queues it serves (partner rows list each line once).
     lines_free = sum(p.counts.get("available", 0) for p in rows)
     levels = figure_levels(limits, service_level=service_level, longest_wait=longest, callers_waiting=waiting,
-                           lines_free=lines_free)
+                           lines_free=lines_free if is_open else limits.lines_free_warn)
     return Wallboard(
         version=snapshot.version,
         synced=snapshot.synced,

@@ -198,3 +198,22 @@ def test_time_in_state_runs_from_the_change_and_a_resync_keeps_it_only_when_the_
     after = live.snapshot().lines
     assert (after[line].status, after[line].status_since) == ("available", start + 60)
     assert (after[other].status, after[other].status_since) == ("available", None)
+
+
+def test_no_line_free_is_an_alarm_while_open_and_nothing_at_night(hotline: Hotline) -> None:
+    from types import SimpleNamespace
+
+    from queues.state import StateConfig
+    from web.live import LiveFeed
+
+    nobody = LiveState(StateConfig.from_hotline(hotline))  # nobody logged in
+    paris = dt.timezone(dt.timedelta(hours=1))  # November: UTC+1 in Paris
+    at_ten = dt.datetime(2026, 11, 23, 10, 0, tzinfo=paris).timestamp()  # Monday 10:00, open
+    at_night = dt.datetime(2026, 11, 23, 23, 30, tzinfo=paris).timestamp()  # Monday 23:30, closed
+    source = SimpleNamespace(hotline=hotline)
+    for clock, level in ((at_ten, "alarm"), (at_night, "ok")):
+        feed = LiveFeed(nobody, source, clock=lambda clock=clock: clock)
+        board = feed.current().wallboard
+        assert board.lines_free == 0
+        assert board.levels["lines_free"] == level, clock
+        assert any("ligne(s) libre(s)" in text for text in board.alarms) == (level == "alarm")
