@@ -36,13 +36,24 @@ log = structlog.get_logger(__name__)
 
 
 class CorrelatorCalls:
-    """``CallInfoSource`` over the CDR correlator's calls in progress (IVR answers included)."""
+    """``CallInfoSource`` over the CDR correlators' calls in progress (IVR answers included).
 
-    def __init__(self, correlator: CdrCorrelator) -> None:
-        self._correlator = correlator
+    One correlator per followed node (the first node's first): a caller is on one node, so the
+    first that knows the channel answers (after a failover the calls are the second node's)."""
+
+    def __init__(self, correlator: CdrCorrelator, *others: CdrCorrelator) -> None:
+        self._correlators = (correlator, *others)
 
     def call_info(self, uniqueid: str) -> CallInfo | None:
-        calls = self._correlator.calls
+        for correlator in self._correlators:
+            info = self._call_info(correlator, uniqueid)
+            if info is not None:
+                return info
+        return None
+
+    @staticmethod
+    def _call_info(correlator: CdrCorrelator, uniqueid: str) -> CallInfo | None:
+        calls = correlator.calls
         call = calls.get(uniqueid)  # the caller's channel starts the call: linkedid == uniqueid
         if call is None or call.uniqueid != uniqueid:
             call = next((c for c in calls.values() if c.uniqueid == uniqueid), None)
@@ -138,6 +149,12 @@ def merged_live(service: object, live: LiveState) -> MergedLive:
     return MergedLive(nodes)
 
 
+def followed_correlators(service: object) -> list[CdrCorrelator]:
+    """The correlators of the nodes the service follows besides the first (``Service.followers``)."""
+    found = [getattr(follower, "correlator", None) for follower in getattr(service, "followers", ())]
+    return [c for c in found if isinstance(c, CdrCorrelator)]
+
+
 def deps_from_service(
     service: RunningService,
     hotline: Hotline,
@@ -164,6 +181,7 @@ def deps_from_service(
         )
 
     return WebDeps(pool=pool, live=merged_live(service, live), hotline=ServiceHotline(service, hotline),
-                   desk=service.desk, rules=load_rules_gateway(pool), calls=CorrelatorCalls(correlator), health=health,
+                   desk=service.desk, rules=load_rules_gateway(pool),
+                   calls=CorrelatorCalls(correlator, *followed_correlators(service)), health=health,
                    communes=LazyCommunes(), smtp=smtp or SmtpSettings(), asterisk_files=asterisk_files,
                    asterisk_conf_dirs=tuple(asterisk_conf_dirs))

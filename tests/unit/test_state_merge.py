@@ -1,4 +1,4 @@
-"""The one hotline view over two Asterisk nodes (``queues.state_merge``, issue 13).
+"""The one hotline view over two Asterisk nodes (``queues.state_merge``, issue 13), and the screen pop's calls.
 
 Both nodes' states are booted from the same recorded QueueStatus (memberships are mirrored:
 the same queues.conf, the same logins), then fed AMI traffic recorded on the sandbox
@@ -8,9 +8,11 @@ Asterisk 22, as each node's follower does.
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
+from cdr.correlator import CdrCorrelator
 from config.models import Hotline
 from config.settings import REPO_ROOT
 from queues.ami_parse import parse_ami_stream
@@ -21,6 +23,7 @@ from tests.unit.test_core_is_pure import FORBIDDEN, imported_modules, local_modu
 from tests.web.conftest import booted_live
 from web.metrics import Health, render
 from web.wallboard import PartnerInfo, build, node_rows
+from web.wiring import CorrelatorCalls, followed_correlators
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "ami"
 Event = dict[str, str]
@@ -218,3 +221,17 @@ def test_metrics_say_which_node_is_synced_only_with_several_nodes(nodes: dict[st
     text = render(merged(nodes), {}, {}, health, 0.0)
     assert 'aiguilleur_live_node_synced{node="a"} 0.0' in text and 'aiguilleur_live_node_synced{node="b"} 1.0' in text
     assert "aiguilleur_live_synced 1.0" in text
+
+
+def test_the_screen_pop_finds_a_call_of_the_standby_node() -> None:
+    """``web.wiring.CorrelatorCalls`` over every node's correlator (``deps_from_service``)."""
+    correlators = {name: CdrCorrelator(partner_of=lambda line: line.rsplit("-", 1)[0], node=name) for name in "ab"}
+    for event in recorded("answered_call.raw", until="AgentConnect"):
+        correlators["b"].feed(event)
+    calls = CorrelatorCalls(correlators["a"], correlators["b"])
+    info = calls.call_info("1795457944.3")
+    assert info is not None and (info.number, info.linkedid) == ("0320123456", "1795457944.3")
+    assert CorrelatorCalls(correlators["a"]).call_info("1795457944.3") is None  # the first node alone: not there
+    followers = [SimpleNamespace(node="b", correlator=correlators["b"])]
+    assert followed_correlators(SimpleNamespace(followers=followers)) == [correlators["b"]]
+    assert followed_correlators(object()) == []
