@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,10 +18,12 @@ import aiohttp
 import asyncpg
 import pytest_asyncio
 from aiohttp import web
+from playwright.async_api import Browser, async_playwright
 
 from cdr.correlator import CdrCorrelator
 from cdr.migrate import migrate
 from config.models import Hotline
+from config.settings import REPO_ROOT
 from queues.advisors import NotLoggedIn, UnknownLine
 from queues.ami_parse import parse_ami_stream
 from queues.state import LiveState, StateConfig
@@ -34,6 +37,12 @@ from web.deps import WebDeps
 from web.passwords import hash_password
 from web.ports import FixedHotline, RuleOutcome
 from web.wiring import CorrelatorCalls
+
+CHROMIUM = "/usr/bin/chromium"
+# Headless as root on a machine without outside network: no sandbox, no background connections.
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARTIFACTS = REPO_ROOT / "var" / "test-artifacts"  # screenshots the browser tests leave
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "ami"
 PASSWORD = "correct horse battery staple"
@@ -188,3 +197,15 @@ async def web_stack(hotline: Hotline) -> AsyncIterator[WebStack]:
     finally:
         await pool.close()
         await drop_database(url_db)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    assert shutil.which(CHROMIUM), "Debian's chromium is missing: sandbox/install-system-deps.sh installs it"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield chromium
+        finally:
+            await chromium.close()

@@ -16,8 +16,7 @@ import pytest_asyncio
 from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Browser, BrowserContext
 
-from tests.web.conftest import PASSWORD, WebStack
-from tests.web.test_live_outage import ARTIFACTS, browser  # noqa: F401  (browser: a fixture)
+from tests.web.conftest import ARTIFACTS, PASSWORD, WebStack
 
 pytestmark = [pytest.mark.db, pytest.mark.asyncio(loop_scope="module")]
 
@@ -31,7 +30,7 @@ SIZES = {"1080p": {"width": 1920, "height": 1080}, "phone": {"width": 390, "heig
 
 
 @pytest_asyncio.fixture(loop_scope="module")
-async def sessions(web_stack: WebStack, browser: Browser) -> AsyncIterator[dict[str, BrowserContext]]:  # noqa: F811
+async def sessions(web_stack: WebStack, browser: Browser) -> AsyncIterator[dict[str, BrowserContext]]:
     """One logged-in browser context per user (cookies shared by their pages)."""
     contexts: dict[str, BrowserContext] = {}
     try:

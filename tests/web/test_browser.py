@@ -12,31 +12,26 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
-import shutil
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from config.models import Hotline
-from config.settings import REPO_ROOT, Settings, SmtpSettings
+from config.settings import Settings, SmtpSettings
 from sandbox.pbx import SandboxPbx
 from sandbox.sipp import AgentsUas, CallScript, run_calls
 from tests.pbx.real_stack import RunningStack, running_pbx, running_service, sandbox_settings
 from tests.unit.test_appointment_mail import Inbox, parse, smtp_inbox_on
-from tests.web.conftest import PASSWORD, free_tcp_port
+from tests.web.conftest import ARTIFACTS, PASSWORD, free_tcp_port
 from web import store
 from web.passwords import hash_password
 
 pytestmark = [pytest.mark.pbx, pytest.mark.asyncio(loop_scope="module")]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-ARTIFACTS = REPO_ROOT / "var" / "test-artifacts"
 HOSTILE_NAME = "<script>alert(1)</script>"
 CALLER = "0320555001"
 SMTP_PORT = free_tcp_port()  # the service's SMTP server: aiosmtpd (smtp_inbox)
@@ -83,18 +78,6 @@ async def stack(pbx_and_lines: tuple[Settings, SandboxPbx], hotline: Hotline) ->
 def smtp_inbox() -> Iterator[Inbox]:
     with smtp_inbox_on(SMTP_PORT) as inbox:
         yield inbox
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    assert shutil.which(CHROMIUM), "Debian's chromium is missing: sandbox/install-system-deps.sh installs it"
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
 
 
 class Watched:

@@ -17,9 +17,9 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from cdr.kpi import KpiSettings, definition_fr
-from tests.web.conftest import WebStack
+from tests.web.conftest import ARTIFACTS, WebStack
 from tests.web.test_api import insert_call, leave
-from tests.web.test_live_outage import ARTIFACTS, browser, logged_in  # noqa: F401  (browser: a fixture)
+from tests.web.test_live_outage import logged_in
 from web.pages import KPI_COLUMNS
 
 pytestmark = [pytest.mark.db, pytest.mark.asyncio(loop_scope="module")]
@@ -35,7 +35,7 @@ def join_at(uid: str, queue: str, at: float) -> dict[str, str]:
 
 
 async def test_wallboard_service_level_counts_a_caller_crossing_the_threshold_and_labels_its_bracket(
-        web_stack: WebStack, browser: Browser) -> None:  # noqa: F811
+        web_stack: WebStack, browser: Browser) -> None:
     start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)  # today, whatever the hour
     for n, (outcome, wait) in enumerate([("answered", 5), ("answered", 12), ("answered", 20), ("answered", 60),
                                          ("abandoned_in_queue", 30)]):
@@ -79,7 +79,7 @@ async def test_wallboard_service_level_counts_a_caller_crossing_the_threshold_an
 
 
 async def test_reports_page_chart_agrees_with_its_table_occupancy_uses_logged_in_time_definitions_on_hover(
-        web_stack: WebStack, browser: Browser) -> None:  # noqa: F811
+        web_stack: WebStack, browser: Browser) -> None:
     day = dt.date(2026, 11, 24)  # a Tuesday, open hours 08:30-12:30 and 13:30-17:00 (7.5 h)
     at = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC)
     for n, wait in enumerate([5, 40]):

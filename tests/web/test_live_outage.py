@@ -12,7 +12,6 @@ a raw 500.
 from __future__ import annotations
 
 import asyncio
-import shutil
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -22,16 +21,15 @@ import asyncpg
 import pytest
 import pytest_asyncio
 from aiohttp import web
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from cdr.correlator import CdrCorrelator
 from cdr.migrate import migrate
 from config.models import Hotline
 from queues.state import LiveState
 from tests.db.private_postgres import PrivatePostgres
-from tests.web.conftest import PASSWORD, FixedRules, RecordingDesk, booted_live, create_users, free_tcp_port
+from tests.web.conftest import ARTIFACTS, PASSWORD, FixedRules, RecordingDesk, booted_live, create_users, free_tcp_port
 from tests.web.test_api import agent_called, join, stamp
-from tests.web.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 from web.app import make_app
 from web.deps import WebDeps
 from web.ports import FixedHotline
@@ -85,18 +83,6 @@ async def outage_stack(hotline: Hotline) -> AsyncIterator[OutageStack]:
             await pool.close()
     finally:
         await asyncio.to_thread(pg.close)
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    assert shutil.which(CHROMIUM), "Debian's chromium is missing: sandbox/install-system-deps.sh installs it"
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
 
 
 async def logged_in(browser: Browser, url: str, name: str, path: str) -> tuple[BrowserContext, Page, list[str]]:

@@ -15,7 +15,6 @@ import asyncio
 import html
 import os
 import re
-import shutil
 import time
 from collections.abc import AsyncIterator
 from urllib.parse import quote
@@ -23,12 +22,11 @@ from urllib.parse import quote
 import aiohttp
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, async_playwright, expect
+from playwright.async_api import Browser, expect
 
 from aiguilleur.cli import build_parser
 from config.settings import Settings
 from tests.web.conftest import PASSWORD, WebStack
-from tests.web.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 from web.security import LoginThrottle
 
 pytestmark = [pytest.mark.db, pytest.mark.asyncio(loop_scope="module")]
@@ -69,18 +67,6 @@ async def test_login_goes_to_the_page_asked_for_on_this_site(web_stack: WebStack
     async with http.post(f"{web_stack.url}/login", data={"name": "sam", "password": PASSWORD, "next": next_url},
                          allow_redirects=False) as r:
         assert (r.status, r.headers["Location"]) == (303, next_url)
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    assert shutil.which(CHROMIUM), "Debian's chromium is missing: sandbox/install-system-deps.sh installs it"
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
 
 
 async def test_a_browser_sent_to_login_with_a_tab_trick_stays_on_the_site(web_stack: WebStack,

@@ -13,9 +13,9 @@ import asyncio
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.web.conftest import WebStack
+from tests.web.conftest import ARTIFACTS, WebStack
 from tests.web.test_api import join, leave
-from tests.web.test_live_outage import ARTIFACTS, browser, logged_in  # noqa: F401  (browser: a fixture)
+from tests.web.test_live_outage import logged_in
 from web.deps import FEED
 
 pytestmark = [pytest.mark.db, pytest.mark.asyncio(loop_scope="module")]
@@ -24,7 +24,7 @@ TABS = 8
 
 
 async def test_eight_tabs_load_share_one_stream_and_survive_the_leading_tab_closing(
-        web_stack: WebStack, browser: Browser) -> None:  # noqa: F811
+        web_stack: WebStack, browser: Browser) -> None:
     feed = web_stack.app[FEED]
     context, first, errors = await logged_in(browser, web_stack.url, "sam", "/wallboard")
     try:

@@ -14,9 +14,9 @@ import time
 import pytest
 from playwright.async_api import Browser, expect
 
-from tests.web.conftest import WebStack
+from tests.web.conftest import ARTIFACTS, WebStack
 from tests.web.test_api import leave
-from tests.web.test_live_outage import ARTIFACTS, browser, logged_in  # noqa: F401  (browser: a fixture)
+from tests.web.test_live_outage import logged_in
 
 pytestmark = [pytest.mark.db, pytest.mark.asyncio(loop_scope="module")]
 
@@ -30,7 +30,7 @@ def join_at(uid: str, at: float, position: int) -> dict[str, str]:
 
 
 async def test_crisis_wallboard_alarms_overflows_and_pauses_a_line_from_the_grid(
-        web_stack: WebStack, browser: Browser) -> None:  # noqa: F811
+        web_stack: WebStack, browser: Browser) -> None:
     context, page, errors = await logged_in(browser, web_stack.url, "sam", "/wallboard")
     uids = [f"crisis.{n}" for n in range(8)]
     try:

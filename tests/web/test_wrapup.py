@@ -15,9 +15,9 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from config.models import Hotline
-from tests.web.conftest import WebStack
+from tests.web.conftest import ARTIFACTS, WebStack
 from tests.web.test_api import agent_called, join, leave, stamp
-from tests.web.test_live_outage import ARTIFACTS, browser, logged_in  # noqa: F401  (browser: a fixture)
+from tests.web.test_live_outage import logged_in
 
 pytestmark = [pytest.mark.db, pytest.mark.asyncio(loop_scope="module")]
 
@@ -48,7 +48,7 @@ def complete() -> dict[str, str]:
 
 
 async def test_the_pop_stays_through_wrap_up_and_the_notes_and_code_reach_the_call_record(
-        web_stack: WebStack, browser: Browser, hotline: Hotline) -> None:  # noqa: F811
+        web_stack: WebStack, browser: Browser, hotline: Hotline) -> None:
     cma = next(p for p in hotline.partners if p.id == "cma")
     for event in events_of_the_call():
         web_stack.correlator.feed(event)
