@@ -85,9 +85,9 @@ def _split(rows: Iterable[Row]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, 
     qlog: list[tuple[Any, ...]] = []
     for kind, values in rows:
         (cdr if kind == CDR_KIND else qlog).append(values)
-    if len({CDR_ROW_KEY(r) for r in cdr}) != len(cdr):  # the same call twice in one batch: keep the last
+    if len(set(map(CDR_ROW_KEY, cdr))) != len(cdr):  # the same call twice in one batch: keep the last
         cdr = list({CDR_ROW_KEY(r): r for r in cdr}.values())
-    if len({_QL_KEY(r) for r in qlog}) != len(qlog):
+    if len(set(map(_QL_KEY, qlog))) != len(qlog):
         qlog = list({_QL_KEY(r): r for r in reversed(qlog)}.values())
     return cdr, qlog
 

@@ -119,7 +119,17 @@ Row = tuple[str, tuple[Any, ...]]
 
 
 def to_rows(items: Sequence[CdrItem]) -> list[Row]:
-    return [(_BY_TYPE[type(item)].kind, _BY_TYPE[type(item)].getter(item)) for item in items]
+    """The rows of ``items``: the field values of each, in dataclass order, taken once."""
+    rows: list[Row] = []
+    append = rows.append
+    for item in items:
+        codec = _BY_TYPE[type(item)]
+        fields = item.__dict__
+        # A dataclass's __init__ sets its fields in order, so the instance dict's values are the
+        # row, read in one C call (0.8 us against 2 us for the 43 getattr of the attrgetter).
+        # The key check keeps that exact: an instance built otherwise takes the getter.
+        append((codec.kind, tuple(fields.values()) if tuple(fields) == codec.names else codec.getter(item)))
+    return rows
 
 
 def _pickle(body: list[Row]) -> bytes:

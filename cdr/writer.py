@@ -23,7 +23,8 @@ The path of one item (a ``CallRecord`` or a ``QueueLogEntry``)::
 - A batch is written by ``cdr.record_sql.write_rows`` (one transaction, COPY, an
   upsert where a call is already there): idempotent, so replaying a batch that was
   written just before a crash duplicates nothing. Two batches are in flight on two
-  connections when they share no call, acknowledged in order.
+  connections when they share no call, each connection taking the next batch as soon
+  as it is done with its own; batches are acknowledged in order.
 - A batch PostgreSQL rejects for its data (SQLSTATE classes 22 and 23, not
   transient) is retried row by row; a row still rejected goes to
   ``spool/rejected.jsonl`` (JSON, with the error), never silently dropped.
@@ -36,7 +37,6 @@ import contextlib
 import dataclasses
 import json
 from collections import deque
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -108,7 +108,10 @@ class CdrWriter:
 
         self._pending: list[CdrItem] = []
         self._in_flight = 0  # taken from pending, being appended to the spool
-        self._queue: deque[tuple[int, Row]] = deque()  # accepted, not yet in PostgreSQL: a suffix by seq
+        # Accepted, not yet in PostgreSQL, a suffix by seq: (first seq, rows) per accepted batch, so
+        # queueing, taking and acknowledging cost a list slice per batch, not a tuple per item.
+        self._queue: deque[tuple[int, list[Row]]] = deque()
+        self._queued = 0  # items in _queue
         self._accepted_seq = 0  # the last seq accepted (fsync'd)
         self._acked_seq = 0  # every seq <= this one is in PostgreSQL
         self._reader: SpoolReader | None = None
@@ -135,9 +138,11 @@ class CdrWriter:
             self.dropped += 1
             log.error("cdr.pending_full_dropped", item=_describe(item), pending=len(self._pending))
             return
-        self._pending.append(item)
-        self._have_pending.set()
-        if len(self._pending) >= self.batch_size:
+        pending = self._pending
+        if not pending:  # the spooler clears the event when it takes the list: set it again once
+            self._have_pending.set()
+        pending.append(item)
+        if len(pending) >= self.batch_size:
             self._batch_full.set()
 
     # --- metrics -------------------------------------------------------------
@@ -154,7 +159,7 @@ class CdrWriter:
     @property
     def in_memory(self) -> int:
         """Items held in memory (pending + queued): bounded by ``max_pending + max_queue``."""
-        return len(self._pending) + self._in_flight + len(self._queue)
+        return len(self._pending) + self._in_flight + self._queued
 
     @property
     def accepted_seq(self) -> int:
@@ -288,18 +293,33 @@ class CdrWriter:
 
     def _enqueue(self, rows: list[Row], last: int) -> None:
         """Queue accepted ``rows`` (sequence numbers up to ``last``) for PostgreSQL, within ``max_queue``."""
-        first = last - len(rows) + 1
-        self._queue.extend(zip(range(first, last + 1), rows, strict=True))
+        if rows:
+            self._queue.append((last - len(rows) + 1, rows))
+            self._queued += len(rows)
         self._accepted_seq = last
-        overflow = len(self._queue) - self.max_queue
+        overflow = self._queued - self.max_queue
         if overflow > 0:
-            for _ in range(overflow):
-                seq, row = self._queue.popleft()
-                if self._spool is None:
-                    self.dropped += 1
-                    self._acked_seq = max(self._acked_seq, seq)
+            first = self._queue[0][0]
+            removed = self._unqueue(first + overflow - 1)
+            if self._spool is None:
+                self.dropped += len(removed)
+                self._acked_seq = max(self._acked_seq, first + len(removed) - 1)
+                for row in removed:
                     log.error("cdr.backlog_full_dropped", item=_describe(row_item(row)))
             # with a spool they stay on disk: the database loop reads them back from there
+
+    def _unqueue(self, last_seq: int) -> list[Row]:
+        """Take the queued rows up to seq ``last_seq`` out of the queue; return them."""
+        removed: list[Row] = []
+        while self._queue and self._queue[0][0] <= last_seq:
+            first, rows = self._queue.popleft()
+            keep = first + len(rows) - 1 - last_seq
+            if keep > 0:  # a batch only partly taken: its end stays first in line
+                self._queue.appendleft((last_seq + 1, rows[-keep:]))
+                rows = rows[:-keep]
+            removed.extend(rows)
+            self._queued -= len(rows)
+        return removed
 
     # --- database loop: queue or spool -> PostgreSQL ---------------------------
     def _next_in_memory(self) -> int:
@@ -328,23 +348,48 @@ class CdrWriter:
                 self._progress.notify_all()
 
     async def _write_next(self) -> bool:
-        """Write the next chunk, and the one after it on a second connection when they are
-        independent (no call in both): PostgreSQL inserts one while we send the other.
-        Acknowledged in order; on any failure both are written again (idempotent)."""
-        first = await self._take(self._acked_seq)
-        if first is None:
-            return False
-        chunks = [first]
-        if self.pipeline and first.items and first.last_seq < self._accepted_seq:
-            second = await self._take(first.last_seq)
-            if second is not None and second.items and not _share_a_call(first.items, second.items):
-                chunks.append(second)
-        results = await asyncio.gather(*(self._write_batch(c.items) for c in chunks), return_exceptions=True)
-        for chunk, result in zip(chunks, results, strict=True):
-            if isinstance(result, BaseException):
-                raise result
-            await self._acknowledge_chunk(chunk)
-        return True
+        """Write the chunks there are, two at a time on two connections when they are independent
+        (no call in both): each connection takes the next chunk as soon as it is done with its own,
+        so PostgreSQL inserts one while we send the other and neither waits for the slower of a pair.
+        Acknowledged in order; on any failure the loop writes again from the last acknowledged
+        seq (idempotent), after the chunk still running has finished. False when there was none."""
+        lanes = 2 if self.pipeline else 1
+        window: deque[tuple[_Chunk, asyncio.Task[None]]] = deque()  # taken, in seq order
+        held: _Chunk | None = None  # taken, waiting for the chunk it shares a call with
+        taken = self._acked_seq
+        wrote = False
+        try:
+            while True:
+                while window and window[0][1].done():
+                    done, task = window.popleft()
+                    task.result()  # raises the chunk's error: the rest is written again
+                    await self._acknowledge_chunk(done)
+                    wrote = True
+                running = [chunk for chunk, task in window if not task.done()]
+                while len(running) < lanes:
+                    nxt = held or await self._take(taken)
+                    held = None
+                    if nxt is None:
+                        break
+                    if any(_share_a_call(other, nxt) for other in running):
+                        held = nxt  # the later version of a call must be written after the earlier
+                        break
+                    window.append((nxt, asyncio.create_task(self._write_batch(nxt.items))))
+                    running.append(nxt)
+                    taken = nxt.last_seq
+                if not window:
+                    return wrote
+                await asyncio.wait([task for _chunk, task in window if not task.done()],
+                                   return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:  # stop(): so are the writes (the spool keeps their items)
+            for _chunk, task in window:
+                task.cancel()
+            await asyncio.gather(*(task for _chunk, task in window), return_exceptions=True)
+            raise
+        except Exception:
+            # Let the others end (their writes are idempotent, done again) and consume their errors.
+            await asyncio.gather(*(task for _chunk, task in window), return_exceptions=True)
+            raise
 
     async def _take(self, after: int) -> _Chunk | None:
         """The items following seq ``after``: from the spool while they are only there, else from memory."""
@@ -358,15 +403,19 @@ class CdrWriter:
             if not read and self._reader.position <= after:
                 return _Chunk(on_disk_until, [], from_disk=True, gap=on_disk_until - after)
             return _Chunk(max(self._reader.position, after), [item for _seq, item in read], from_disk=True)
-        if not self._queue:
-            return None
-        start = after + 1 - self._queue[0][0]
-        available = len(self._queue) - start
-        if start < 0 or available <= 0:
+        available = self._accepted_seq - after  # the queue ends at the last accepted seq
+        if not self._queue or after + 1 < self._queue[0][0] or available <= 0:
             return None
         size = min(self.batch_size if available <= self.batch_size else self.replay_batch, available)
-        batch = list(islice(self._queue, start, start + size))
-        return _Chunk(batch[-1][0], [item for _seq, item in batch], from_disk=False)
+        items: list[Row] = []
+        for first, rows in self._queue:
+            start = after + 1 + len(items) - first
+            if start >= len(rows):
+                continue
+            items.extend(rows[start:start + size - len(items)])
+            if len(items) >= size:
+                break
+        return _Chunk(after + len(items), items, from_disk=False)
 
     async def _acknowledge_chunk(self, chunk: _Chunk) -> None:
         if chunk.gap:
@@ -376,9 +425,8 @@ class CdrWriter:
         if chunk.from_disk:
             self.replayed_from_spool += len(chunk.items)
         else:
-            # The queue may have been trimmed from the left meanwhile: pop what was written only.
-            while self._queue and self._queue[0][0] <= chunk.last_seq:
-                self._queue.popleft()
+            # The queue may have been trimmed from the left meanwhile: take out what was written only.
+            self._unqueue(chunk.last_seq)
         await self._acknowledge(chunk.last_seq, len(chunk.items))
 
     async def _write_batch(self, items: list[Row]) -> None:
@@ -429,12 +477,18 @@ class _Chunk:
     items: list[Row]
     from_disk: bool
     gap: int = 0  # accepted items the spool no longer has
+    _calls: frozenset[Any] | None = None
+
+    def calls(self) -> frozenset[Any]:
+        """The ``(node, linkedid)`` of the call records in the chunk (built once)."""
+        if self._calls is None:
+            self._calls = frozenset(map(CDR_ROW_KEY, [values for kind, values in self.items if kind == CDR_KIND]))
+        return self._calls
 
 
-def _share_a_call(first: list[Row], second: list[Row]) -> bool:
+def _share_a_call(first: _Chunk, second: _Chunk) -> bool:
     """Two chunks written at once must not hold two versions of one call (the later must win)."""
-    ids = {CDR_ROW_KEY(values) for kind, values in first if kind == CDR_KIND}
-    return any(kind == CDR_KIND and CDR_ROW_KEY(values) in ids for kind, values in second)
+    return not first.calls().isdisjoint(second.calls())
 
 
 def _describe(item: CdrItem) -> dict[str, Any]:

@@ -214,3 +214,36 @@ async def test_an_item_the_spool_cannot_encode_is_set_aside_and_the_rest_is_writ
         await pool.close()
     ids = [r["linkedid"] for r in await empty_db.fetch("SELECT linkedid FROM cdr ORDER BY 1")]
     assert ids == ["9.1", "9.3", "9.4"] and writer.rejected == 1
+
+
+@pytest.mark.parametrize("from_disk", [False, True])
+async def test_two_connections_never_let_an_earlier_version_of_a_call_overtake_a_later_one(
+    empty_db: asyncpg.Connection, database_url: str, tmp_path: Path, from_disk: bool
+) -> None:
+    """Two chunks of 50, call 11.0 first in each (talk_seconds 1, then 2), the first one slowed down
+    by a trigger: written beside it, the second would commit first and the first overwrite it.
+
+    ``from_disk``: a queue of 10 items, so the chunks are read back from the spool."""
+    await migrate(empty_db)
+    await empty_db.execute("""
+        CREATE FUNCTION slow_down() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+            IF NEW.linkedid = '11.0' AND NEW.talk_seconds = 1 THEN PERFORM pg_sleep(0.3); END IF;
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER slow_down BEFORE INSERT ON cdr FOR EACH ROW EXECUTE FUNCTION slow_down()""")
+    pool = await asyncpg.create_pool(database_url, min_size=2, max_size=2)
+    writer = CdrWriter(pool, spool_dir=tmp_path, batch_size=50, replay_batch=50,
+                       max_queue=10 if from_disk else 20_000)
+    for version in (1, 2):
+        writer.submit(replace(record("11.0"), talk_seconds=version))
+        for n in range(49):
+            writer.submit(record(f"11.{version}.{n}"))
+    writer.start()
+    try:
+        await asyncio.wait_for(writer.drain(), 30)
+        assert writer.written == 100 and (writer.replayed_from_spool >= 90) == from_disk
+    finally:
+        await writer.stop()
+        await pool.close()
+    assert await empty_db.fetchval("SELECT talk_seconds FROM cdr WHERE linkedid = '11.0'") == 2
+    assert await empty_db.fetchval("SELECT count(*) FROM cdr") == 99

@@ -13,7 +13,7 @@ import pytest
 
 from cdr.correlator import CallRecord
 from cdr.queue_log import QueueLogEntry
-from cdr.spool import MAGIC, SUFFIX, Spool, decode, dump, encode, row_item
+from cdr.spool import MAGIC, SUFFIX, Spool, decode, dump, encode, row_item, to_rows
 from cdr.vocabulary import IvrExit, Outcome
 
 T0 = dt.datetime(2026, 11, 23, 9, 0, 0, 123456, tzinfo=dt.UTC)
@@ -163,3 +163,15 @@ def test_a_value_the_reader_would_refuse_is_refused_when_written(tmp_path: Path)
         spool.append([dataclasses.replace(record(1), src=object())])  # type: ignore[arg-type]
     assert spool.append([record(1)]) == 1  # nothing half-written, numbering intact
     spool.close()
+
+
+def test_rows_are_the_field_values_in_order_even_for_an_instance_filled_out_of_order() -> None:
+    """``to_rows`` reads the instance dict when its keys are the fields in order, else each field."""
+    names = [f.name for f in dataclasses.fields(CallRecord)]
+    built = record(7)
+    shuffled: CallRecord = object.__new__(CallRecord)
+    shuffled.__dict__.update((name, getattr(built, name)) for name in reversed(names))
+    expected = tuple(getattr(built, name) for name in names)
+    assert to_rows([built, shuffled, entry(1)]) == [
+        ("cdr", expected), ("cdr", expected), ("qlog", tuple(getattr(entry(1), f.name)
+                                                              for f in dataclasses.fields(QueueLogEntry)))]
