@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import structlog
@@ -29,6 +29,7 @@ from config.settings import AmiSettings
 from queues.ami import AmiClient, AmiError
 from queues.resync import expire_periodically, resync_into
 from queues.state import LiveState
+from routing.router import QueueOutlook
 
 log = structlog.get_logger(__name__)
 
@@ -48,6 +49,19 @@ async def core_startup(ami: AmiClient) -> str | None:
         return None
     date, time = reply.get("CoreStartupDate"), reply.get("CoreStartupTime")
     return f"{date} {time}" if date and time else None
+
+
+def first_synced_outlook(states: Sequence[LiveState]) -> Callable[[str], QueueOutlook | None]:
+    """The IVR's view of a queue (expected wait, callers ahead) on the first node in the followed
+    order whose live state is synced: the active node, and after a failover the standby that took
+    the calls (the dead node's state is unsynced from the moment its link drops)."""
+    def outlook(queue: str) -> QueueOutlook | None:
+        for state in states:
+            if state.synced:
+                return state.outlook(queue)
+        return None
+
+    return outlook
 
 
 @dataclass

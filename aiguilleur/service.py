@@ -31,7 +31,7 @@ from aiguilleur.caller_history import CallerHistory
 from aiguilleur.confgen import CALLBACK_CALLER_CONTEXT, CALLBACK_CONTEXT, HOTLINE_CONTEXT
 from aiguilleur.database import Database, resolve
 from aiguilleur.mirror import MembershipMirror
-from aiguilleur.nodes import NodeFollower, NodeWatch
+from aiguilleur.nodes import NodeFollower, NodeWatch, first_synced_outlook
 from aiguilleur.rules import RulesEngine, RulesHolder, files_needed
 from cdr.correlator import CdrCorrelator
 from cdr.migrate import migrate
@@ -280,7 +280,7 @@ async def start_service(
             make_route(
                 rules, make_clock(settings.now),
                 recent_partner=history.recent_partner, on_callback=history.store_callback,
-                outlook=live.outlook,
+                outlook=first_synced_outlook([live, *(f.live for f in followers)]) if followers else live.outlook,
             ),
         )
         agi_server = await serve(agi_app, settings.fastagi.host, settings.fastagi.port)

@@ -117,3 +117,24 @@ def test_each_node_reads_back_its_own_log_dir_and_the_first_defaults_to_the_sing
     assert both.node_log_dir("b") == tmp_path / "log-b"
     neither = Settings(ami_nodes=[{"name": "a", "host": "127.0.0.1"}, {"name": "b", "host": "127.0.0.3"}])
     assert neither.node_log_dir("b") is None  # another machine's disk: no recovery for it here
+
+
+def test_the_ivr_reads_the_queue_outlook_of_the_first_synced_node_so_the_standby_after_a_failover() -> None:
+    from aiguilleur.nodes import first_synced_outlook
+    from config.loader import load_hotline
+    from config.settings import REPO_ROOT
+    from queues.state import LiveState, StateConfig
+    from tests.web.conftest import booted_live
+
+    hotline = load_hotline(REPO_ROOT / "config" / "hotline.yaml")
+    a, b = booted_live(hotline), booted_live(hotline)
+    queue = next(iter(a.snapshot().queues))
+    b.apply({"Event": "QueueCallerJoin", "Timestamp": str(b.now + 1), "Uniqueid": "b.1", "Linkedid": "b.1",
+             "Queue": queue, "CallerIDNum": "0320", "CallerIDName": "Appelant", "Position": "1"})
+    outlook = first_synced_outlook([a, b])
+    seen = outlook(queue)
+    assert seen is not None and seen.waiting == ()  # node a (the active one): nobody waits there
+    a.mark_unsynced()  # node a's link lost: b took the calls
+    seen = outlook(queue)
+    assert seen is not None and len(seen.waiting) == 1
+    assert first_synced_outlook([LiveState(StateConfig.from_hotline(hotline))])(queue) is None
