@@ -50,9 +50,11 @@ from cdr.spool import CDR_KIND, Row, Spool, SpoolReader, as_json, encode, row_it
 
 log = structlog.get_logger(__name__)
 
-# PostgreSQL away, restarting, or not migrated yet: wait and retry the same batch.
+# PostgreSQL away, restarting, failing over, or not migrated yet: wait and retry the same batch.
+# (InternalClientError: asyncpg's protocol caught in the middle of an operation by the loss of
+# its server, seen when a primary is killed and its standby promoted.)
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresError,
+    OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresError, asyncpg.exceptions.InternalClientError,
 )
 
 
