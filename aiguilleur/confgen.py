@@ -10,6 +10,7 @@ import itertools
 import json
 from collections.abc import Iterable
 
+from aiguilleur.kamailio_confgen import LINE_HEADER
 from cdr.asterisk_fields import ANSWERS, CALLER_NAME, CALLER_NUMBER, ROUTING, cdr_variable, recorded_variables
 from config.models import Hotline
 from config.settings import AmiSettings, FastAgiSettings, PbxSettings
@@ -90,8 +91,17 @@ def modules_conf() -> str:
 
 
 def pjsip_conf(hotline: Hotline, pbx: PbxSettings) -> str:
+    # A line's own calls reach a node from its softphone (one node) or through the front, whose
+    # address is the trunk's: there the front names the line in a header (kamailio_confgen), looked
+    # at first. Anyone can write a header, so a line is only taken from those two addresses (the
+    # endpoint's ACL: a forged header from elsewhere is refused, 401 in Asterisk 22, never in [lines]).
+    line_sources = list(dict.fromkeys([pbx.front.host, pbx.line_contact_host]))
     lines: list[str] = [
         HEADER,
+        "[global]",
+        "type=global",
+        "endpoint_identifier_order=header,ip,username,anonymous",
+        "",
         "[transport-udp]",
         "type=transport",
         "protocol=udp",
@@ -110,6 +120,9 @@ def pjsip_conf(hotline: Hotline, pbx: PbxSettings) -> str:
         f"media_address={pbx.sip_host}",
         "bind_rtp_to_media_address=yes",
         "language=fr",
+        "identify_by=username,header",
+        "deny=0.0.0.0/0.0.0.0",
+        f"permit={','.join(f'{host}/255.255.255.255' for host in line_sources)}",
         "",
         "[aor-template](!)",
         "type=aor",
@@ -158,6 +171,7 @@ def pjsip_conf(hotline: Hotline, pbx: PbxSettings) -> str:
 def _line_endpoint(line: str, comment: str, pbx: PbxSettings) -> list[str]:
     """A softphone's endpoint and AOR (its contact: the sandbox's SIPp UAS, when there is one)."""
     block = [f"; {comment}", f"[{line}](line-template)", f"aors={line}", f"callerid=\"{line}\" <{line}>", "",
+             f"[{line}-via-front]", "type=identify", f"endpoint={line}", f"match_header={LINE_HEADER}: {line}", "",
              f"[{line}](aor-template)"]
     if pbx.line_contact_port is not None:
         block.append(f"contact=sip:{line}@{pbx.line_contact_host}:{pbx.line_contact_port}")

@@ -18,6 +18,12 @@ What the generated proxy does (Kamailio 5.6, Debian 12's ``kamailio`` package):
   ``db_postgres``: ``location_db_url``) and relays a node's INVITE to a line to wherever that
   line registered, so any node reaches any advisor (no authentication: loopback sandbox;
   production needs ``auth_db`` on REGISTER);
+- tells a node which line an advisor's own call comes from (feature codes ``*45``/``*46``...,
+  the echo test): a node takes everything from the front's address as the trunk, so an INVITE
+  whose From user is a registered line **and** that comes from the address the line registered
+  from gets ``X-Aiguilleur-Line: <line>``, which the node's ``pjsip.conf`` trusts from the
+  front's address only (``aiguilleur.confgen``); the header is removed from every request that
+  reaches the front, so nobody can bring their own;
 - record-routes, so the caller's in-dialog requests (ACK, INFO DTMF, BYE) and the node's
   come through it; an in-dialog request with no Route (SIPp, some trunks) is relayed to its
   request URI.
@@ -37,6 +43,8 @@ DISPATCHER_SET = 1
 ALG_PRIORITY = 8
 CFG = "kamailio.cfg"
 DISPATCHER_LIST = "dispatcher.list"
+#: Set by the front on an advisor's own call; each node's pjsip.conf identifies the line by it (confgen).
+LINE_HEADER = "X-Aiguilleur-Line"
 
 
 def dispatcher_list(front: SipFrontSettings) -> str:
@@ -137,6 +145,8 @@ request_route {{
     if (!sanity_check("17895", "7")) {{
         exit;
     }}
+    # Only this proxy says which line a call comes from: whatever came in is dropped.
+    remove_hf("{LINE_HEADER}");
     if (is_method("CANCEL")) {{
         if (t_check_trans()) {{
             route(RELAY);
@@ -159,6 +169,7 @@ request_route {{
         if (ds_is_from_list("{DISPATCHER_SET}")) {{
             route(TO_ADVISOR);
         }}
+        route(FROM_LINE);
         route(DISPATCH);
         exit;
     }}
@@ -204,6 +215,24 @@ route[TO_ADVISOR] {{
     }}
     xlog("L_INFO", "node $si:$sp rings line $rU at $ru\n");
     route(RELAY);
+}}
+
+# An advisor's own call (feature codes, echo test): the From user is a registered line and the
+# request comes from the address that line registered from (a node's INVITEs went to TO_ADVISOR
+# above; a trunk caller claiming a line's name comes from elsewhere). The node is told which line.
+route[FROM_LINE] {{
+    if (!reg_fetch_contacts("location", "$fu", "caller")) {{
+        return;
+    }}
+    $var(i) = 0;
+    while ($var(i) < $(ulc(caller=>count))) {{
+        if ($(ulc(caller=>addr)[$var(i)]{{uri.host}}) == $si) {{
+            append_hf("{LINE_HEADER}: $fU\\r\\n");
+            xlog("L_INFO", "line $fU calls $rU from $si:$sp\\n");
+            return;
+        }}
+        $var(i) = $var(i) + 1;
+    }}
 }}
 
 route[DISPATCH] {{

@@ -181,12 +181,11 @@ async def test_once_alike_the_nodes_stay_quiet_no_change_echoes_back_and_forth(
 async def test_a_softphone_feature_code_run_by_a_reaches_b(
     cluster: SandboxCluster, probes: dict[str, AmiClient], service: Service,
 ) -> None:
-    """*46 then *45 dialled by the line (From: the line, as its softphone), run by node a's dialplan."""
-    port_a = next(n.port for n in cluster.front.nodes if n.name == "a")
-    await _dial(LINE, LOGOUT_CODE, port_a)
+    """*46 then *45 dialled by the line's softphone through Kamailio, which sends them to a (the active node)."""
+    await _dial(cluster, LINE, LOGOUT_CODE)
     assert LINE not in await seats(probes["a"])
     await until(lambda: _absent(probes["b"], LINE), f"*46 on a: {LINE} out of b's queues")
-    await _dial(LINE, LOGIN_CODE, port_a)
+    await _dial(cluster, LINE, LOGIN_CODE)
     assert LINE in await seats(probes["a"])
     await until(lambda: alike(probes, LINE), f"*45 on a: {LINE} back on b as on a")
 
@@ -240,11 +239,12 @@ def _persisted_lines(instance_dir: Path) -> set[str]:
     return {line for (value,) in rows for line in re.findall(r"PJSIP/([a-z0-9-]+);", value)}
 
 
-async def _dial(line: str, code: str, port: int) -> None:
-    """The line's softphone dials a feature code straight to a node (identified by its From user)."""
+async def _dial(cluster: SandboxCluster, line: str, code: str) -> None:
+    """The line's softphone (on the address its line registered from) dials a feature code at Kamailio,
+    which names the line to the active node (``X-Aiguilleur-Line``, kamailio_confgen)."""
     script = CallScript(digits=[], caller_number=line, caller_name=line, pause_before_ms=0, hold_after_ms=3000)
-    result = await asyncio.to_thread(run_calls, [script], port=port, number=code, local_ip="127.0.0.1",
-                                     timeout_s=30)
+    result = await asyncio.to_thread(run_calls, [script], target=cluster.front.host, port=cluster.front.port,
+                                     number=code, local_ip="127.0.0.1", timeout_s=30)
     assert result.ok and result.calls[0].answered, result.describe()
 
 

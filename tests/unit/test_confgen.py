@@ -20,7 +20,8 @@ def test_sip_and_ami_bind_to_loopback_by_default() -> None:
     files = render_default_conf(HOTLINE)
     assert "bind=127.0.0.1:5060" in files["pjsip.conf"]
     assert "bindaddr=127.0.0.1" in files["manager.conf"]
-    assert "0.0.0.0" not in files["pjsip.conf"]
+    # the only 0.0.0.0: the lines' ACL denying every address but the front's and the softphones'
+    assert [line for line in files["pjsip.conf"].splitlines() if "0.0.0.0" in line] == ["deny=0.0.0.0/0.0.0.0"]
     assert "autoload=no" in files["modules.conf"]
 
 
@@ -202,3 +203,36 @@ def test_the_manager_eventfilter_lets_through_every_event_a_consumer_handles() -
         assert f"eventfilter(action(include),name({name})) =" in conf
     assert AMI_VARSET_VARIABLES == ("QUEUESTATUS",)
     assert "eventfilter(action(include),name(VarSet),header(Variable),method(exact)) = QUEUESTATUS" in conf
+
+
+def _section(pjsip: str, name: str) -> list[str]:
+    """The option lines of section ``[name]`` (the first one so named)."""
+    block = pjsip.split(f"\n{name}\n", 1)[1].split("\n\n", 1)[0]
+    return block.splitlines()
+
+
+def test_the_front_names_the_line_and_only_the_fronts_or_softphones_address_is_taken_as_a_line() -> None:
+    """A line's own call through Kamailio comes from the trunk's address: the node identifies it by
+    ``X-Aiguilleur-Line``, looked at before the source address; a forged header from any other
+    address (the trunk's) names a line whose ACL refuses that address (Asterisk 22 answers 401), never [lines]."""
+    front = PbxSettings().front.host
+    pjsip = render_default_conf(HOTLINE)["pjsip.conf"]
+    assert _section(pjsip, "[global]") == ["type=global", "endpoint_identifier_order=header,ip,username,anonymous"]
+    template = _section(pjsip, "[line-template](!)")
+    assert "context=lines" in template and "identify_by=username,header" in template
+    assert template[-2:] == ["deny=0.0.0.0/0.0.0.0", f"permit={front}/255.255.255.255,127.0.0.1/255.255.255.255"]
+    assert _section(pjsip, "[cma-01-via-front]") == [
+        "type=identify", "endpoint=cma-01", "match_header=X-Aiguilleur-Line: cma-01"]
+    assert _section(pjsip, "[sup-02-via-front]")[-1] == "match_header=X-Aiguilleur-Line: sup-02"
+    assert len(re.findall(r"^match_header=", pjsip, re.M)) == 36 + 2
+    # the trunk is still whatever comes from its address or the front's, without the header
+    assert _section(pjsip, "[pstn-identify]") == ["type=identify", "endpoint=pstn", f"match=127.0.0.2,{front}"]
+    trunk = _section(pjsip, "[pstn]")
+    assert not any(line.startswith(("deny=", "permit=", "identify_by=")) for line in trunk)
+
+
+def test_in_the_cluster_a_line_is_only_taken_from_the_front() -> None:
+    """SandboxCluster's nodes: every line's contact is the front, so the ACL permits the front alone."""
+    pbx = PbxSettings(line_contact_host=PbxSettings().front.host, line_contact_port=15060)
+    pjsip = render(HOTLINE, pbx, AmiSettings(), FastAgiSettings())["pjsip.conf"]
+    assert f"permit={pbx.front.host}/255.255.255.255" in _section(pjsip, "[line-template](!)")

@@ -98,3 +98,21 @@ def test_a_second_service_instance_is_tried_when_the_first_is_unreachable() -> N
     # Tried whenever the first instance did not decide and the caller is still there: a first
     # instance killed in the middle of the menu closes its socket, not always a FAILURE.
     assert '"${AGISTATUS}" = "HANGUP" | "${AIGUILLEUR_ACTION}" != ""]?agi_done' in hotline_in
+
+
+def test_the_front_drops_any_line_header_and_names_the_line_of_an_advisors_own_call() -> None:
+    """Every request loses an incoming X-Aiguilleur-Line before anything else; an INVITE gets one
+    only when its From user is a registered line and it comes from that line's registered address,
+    and only after the nodes' own INVITEs went to their advisor (TO_ADVISOR exits)."""
+    cfg = render_default_kamailio_conf()["kamailio.cfg"]
+    main = cfg.split("request_route {", 1)[1].split("\n}\n", 1)[0]
+    assert main.index('remove_hf("X-Aiguilleur-Line");') < main.index('is_method("CANCEL")')
+    invite = main.split('if (is_method("INVITE")) {', 1)[1]
+    assert invite.index("route(TO_ADVISOR);") < invite.index("route(FROM_LINE);") < invite.index("route(DISPATCH);")
+    from_line = cfg.split("route[FROM_LINE] {", 1)[1].split("\n}\n", 1)[0]
+    assert 'reg_fetch_contacts("location", "$fu", "caller")' in from_line
+    assert "if ($(ulc(caller=>addr)[$var(i)]{uri.host}) == $si) {" in from_line
+    assert 'append_hf("X-Aiguilleur-Line: $fU\\r\\n");' in from_line
+    assert cfg.count("append_hf(") == 1  # nowhere else
+    route_advisor = cfg.split("route[TO_ADVISOR] {", 1)[1].split("\n}\n", 1)[0]
+    assert "route(RELAY);" in route_advisor  # RELAY exits: a node's INVITE never reaches FROM_LINE
