@@ -16,7 +16,7 @@ CORE = [
     "queues/state.py", "queues/snapshot.py", "queues/state_seed.py", "cdr/kpi.py", "routing/ranking.py",
     "routing/rebase.py", "routing/explain.py", "routing/rules.py", "queues/callback.py", "queues/followup.py",
     "appointments/offices.py", "appointments/invitation.py", "cdr/vocabulary.py", "ivr/agi_codec.py",
-    "cdr/spreadsheet.py", "queues/member_mirror.py",
+    "cdr/spreadsheet.py", "queues/member_mirror.py", "queues/state_merge.py",
 ]
 SIM_ADAPTERS = {"fit_io.py"}  # reads the cdr table for ``aiguilleur sim fit``
 SIM = sorted(f"sim/{p.name}" for p in (REPO_ROOT / "sim").glob("*.py") if p.name not in SIM_ADAPTERS)

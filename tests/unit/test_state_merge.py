@@ -14,12 +14,10 @@ import pytest
 
 from cdr.correlator import CdrCorrelator
 from config.models import Hotline
-from config.settings import REPO_ROOT
 from queues.ami_parse import parse_ami_stream
 from queues.snapshot import LiveSnapshot
 from queues.state import LiveState
 from queues.state_merge import MergedLive, merge_snapshots
-from tests.unit.test_core_is_pure import FORBIDDEN, imported_modules, local_module_file
 from tests.web.conftest import booted_live
 from web.metrics import Health, render
 from web.wallboard import PartnerInfo, build, node_rows
@@ -67,23 +65,6 @@ def merged(nodes: dict[str, LiveState]) -> LiveSnapshot:
 
 def partners(hotline: Hotline) -> list[PartnerInfo]:
     return [PartnerInfo(p.id, p.name, tuple(p.line_ids())) for p in hotline.partners]
-
-
-def test_the_merge_is_pure_core() -> None:
-    """``tests.unit.test_core_is_pure``'s walk, over this module and what it imports."""
-    seen: set[Path] = set()
-    todo = [REPO_ROOT / "queues" / "state_merge.py"]
-    while todo:
-        path = todo.pop()
-        if path in seen:
-            continue
-        seen.add(path)
-        for name in imported_modules(path):
-            assert not ({name, name.split(".")[0]} & FORBIDDEN), f"state_merge reaches {name} via {path}"
-            local = local_module_file(name)
-            if local is not None:
-                todo.append(local)
-    assert len(seen) > 3  # the walk went through snapshot, config, routing
 
 
 def test_caller_waiting_on_the_standby_shows_on_the_wallboard(nodes: dict[str, LiveState], hotline: Hotline) -> None:
