@@ -45,7 +45,7 @@ from queues.ami import AmiClient
 from sandbox.kamailio import SandboxKamailio, create_location_db, drop_location_db, register_lines
 from sandbox.pbx import SandboxPbx, default_cache_dir, ensure_root, pid_alive
 from sandbox.ports import free_tcp_port
-from sandbox.service_process import ServiceProcess
+from sandbox.service_process import ServiceProcess, service_environment
 from sandbox.sipp import AgentsUas, CallScript, SippResult, free_udp_port, run_calls
 
 CDR_FILE = Path("cdr-custom") / "aiguilleur-cdr.json"  # aiguilleur.confgen's cdr_custom file
@@ -219,9 +219,7 @@ class SandboxCluster:
             raise RuntimeError("this cluster was built without service_ports")
         nodes = [{"name": name, "host": ami.host, "port": ami.port,
                   "log_dir": str(self.nodes[name].instance_dir / "log")} for name, ami in self.amis.items()]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AIGUILLEUR_") or k == "AIGUILLEUR_CACHE"}
-        env.pop("DATABASE_URL", None)
-        env.update({
+        env = service_environment(**{
             "DATABASE_URL": database_url,
             "AIGUILLEUR_HOTLINE_FILE": str(hotline_file),
             "AIGUILLEUR_STATE_DIR": str(state_dir),

@@ -24,6 +24,7 @@ import asyncpg
 import structlog
 
 from aiguilleur.confgen import render
+from cdr.writer import TRANSIENT_ERRORS
 from config.models import Hotline
 from config.settings import Settings
 from queues.advisors import AdvisorDesk, read_members
@@ -32,13 +33,6 @@ from routing.router import queue_names
 from routing.rules import LeaveQueue, diff_rules, plan_member_changes, restart_needed
 
 log = structlog.get_logger(__name__)
-
-# What a database failover or restart raises in the rules engine's loop: a query in flight on a
-# connection that died (InterfaceError), or asyncpg's protocol caught mid-operation by the loss
-# (InternalClientError, seen in a primary kill -9 + standby promotion). Logged and retried: an
-# escape would end the engine's task and stop applying rules until the service restarts.
-_DATABASE_ERRORS: tuple[type[BaseException], ...] = (
-    OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.exceptions.InternalClientError)
 
 CHANNEL = "aiguilleur_rules"
 # Files a live apply rewrites; the others (pjsip, modules, manager) need a restart.
@@ -255,17 +249,20 @@ class RulesEngine:
         return chosen
 
     async def run(self) -> None:
-        """Apply pending versions until cancelled."""
+        """Apply pending versions until cancelled.
+
+        A database restart or failover (``cdr.writer.TRANSIENT_ERRORS``: a query cut on a dead
+        connection included) is logged and retried: an escape would end this task for good."""
         try:  # the listener is closed even when cancelled while it subscribes (a stop just after the start)
             try:
                 self._listener = await asyncpg.connect(self._dsn)
                 await self._listener.add_listener(CHANNEL, self._notified)
-            except _DATABASE_ERRORS as error:
+            except TRANSIENT_ERRORS as error:
                 log.warning("rules.listen_failed", error=str(error))  # the poll below still applies
             while True:
                 try:
                     await self.apply_pending()
-                except _DATABASE_ERRORS as error:
+                except TRANSIENT_ERRORS as error:
                     log.warning("rules.poll_failed", error=str(error))
                 try:
                     await self.retire_lingering()
@@ -276,7 +273,7 @@ class RulesEngine:
                     await asyncio.wait_for(self._wake.wait(), timeout=2.0)
         finally:
             if self._listener is not None:
-                with contextlib.suppress(*_DATABASE_ERRORS):  # a listener on a server that died
+                with contextlib.suppress(*TRANSIENT_ERRORS):  # a listener on a server that died
                     await self._listener.close()
 
     def _notified(self, *args: object) -> None:

@@ -59,7 +59,7 @@ from ivr.prompt_audio import generate as generate_prompts
 from ivr.prompts import SOUNDS_SUBDIR, catalogue
 from sandbox.pbx import SandboxPbx, default_cache_dir, ensure_root
 from sandbox.ports import free_tcp_port
-from sandbox.service_process import ServiceProcess, log_events
+from sandbox.service_process import ServiceProcess, log_events, service_environment
 from sandbox.sipp import AgentsUas, CallScript, SippResult, free_udp_port, run_calls
 from tests.db.private_postgres import PrivatePostgres
 from tests.pbx.logins import log_every_line_in
@@ -268,9 +268,7 @@ class ChaosStack:
 
     def service_env(self) -> dict[str, str]:
         assert self.pbx is not None and self.proxy is not None
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AIGUILLEUR_") or k == "AIGUILLEUR_CACHE"}
-        env.pop("DATABASE_URL", None)
-        env.update({
+        return service_environment(**{
             "DATABASE_URL": self.database_url,
             "AIGUILLEUR_STATE_DIR": str(self.state),
             "AIGUILLEUR_NOW": OPEN_INSTANT,
@@ -286,7 +284,6 @@ class ChaosStack:
             "AIGUILLEUR_PBX__RTP_START": str(self.pbx_settings.rtp_start),
             "AIGUILLEUR_PBX__RTP_END": str(self.pbx_settings.rtp_end),
         })
-        return env
 
     def start_service(self, timeout: float = 30.0) -> float:
         """Start the service (``bench.chaos_service``); return once its AMI link is up and FastAGI

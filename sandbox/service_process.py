@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,15 @@ def listening(port: int, host: str = "127.0.0.1") -> bool:
     with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
         return True
     return False
+
+
+def service_environment(**settings: str) -> dict[str, str]:
+    """This process's environment without its own ``AIGUILLEUR_*`` settings (the sandbox cache
+    excepted) nor ``DATABASE_URL``, plus ``settings``: a child service reads only what it is given."""
+    env = {k: v for k, v in os.environ.items()
+           if (not k.startswith("AIGUILLEUR_") or k == "AIGUILLEUR_CACHE") and k != "DATABASE_URL"}
+    env.update(settings)
+    return env
 
 
 def log_events(path: Path, offset: int, *names: str) -> list[dict[str, object]]:
@@ -78,8 +88,8 @@ class ServiceProcess:
         while time.monotonic() - started < timeout:
             if self.process.poll() is not None:
                 raise RuntimeError(f"service {self.name} exited {self.process.returncode}: see {self.log_path}")
-            if (len(self.events(offset, "ami.connected")) >= self.nodes and self.events(offset, "service.started")
-                    and listening(self.fastagi_port)):
+            seen = Counter(str(e.get("event")) for e in self.events(offset, "ami.connected", "service.started"))
+            if seen["ami.connected"] >= self.nodes and seen["service.started"] and listening(self.fastagi_port):
                 return time.monotonic() - started
             time.sleep(0.1)
         raise RuntimeError(f"service {self.name} was not ready within {timeout} s: see {self.log_path}")

@@ -43,29 +43,27 @@ async def rows_in(url: str) -> int:
         await conn.close()
 
 
-async def replayed_all_it_received(standby_url: str) -> None:
-    """Until the standby has applied all the WAL it has on disk: its rows are then what it will promote with."""
-    conn = await asyncpg.connect(standby_url)
+async def until_server_says(url: str, sql: str, interval: float) -> None:
+    """Until ``sql`` (one value) is true on the server at ``url``: its own state, no event to wait on."""
+    conn = await asyncpg.connect(url)
     try:
         async with asyncio.timeout(10):
-            while not await conn.fetchval(  # noqa: ASYNC110 (the server's state: no event to wait on)
-                    "SELECT pg_last_wal_replay_lsn() >= pg_last_wal_receive_lsn()"):
-                await asyncio.sleep(0.02)
+            while not await conn.fetchval(sql):  # noqa: ASYNC110 (the server's state: no event to wait on)
+                await asyncio.sleep(interval)
     finally:
         await conn.close()
+
+
+async def replayed_all_it_received(standby_url: str) -> None:
+    """Until the standby has applied all the WAL it has on disk: its rows are then what it will promote with."""
+    await until_server_says(standby_url, "SELECT pg_last_wal_replay_lsn() >= pg_last_wal_receive_lsn()", 0.02)
 
 
 async def a_commit_waits_for_the_standby(primary_url: str) -> None:
     """Until a backend of the primary waits for the standby's acknowledgement (wait event ``SyncRep``):
     a commit the primary has on disk and has not acknowledged to the writer."""
-    conn = await asyncpg.connect(primary_url)
-    try:
-        async with asyncio.timeout(10):
-            while not await conn.fetchval(  # noqa: ASYNC110 (the server's state: no event to wait on)
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'"):
-                await asyncio.sleep(0.01)
-    finally:
-        await conn.close()
+    await until_server_says(primary_url, "SELECT count(*) > 0 FROM pg_stat_activity WHERE wait_event = 'SyncRep'",
+                            0.01)
 
 
 async def digests(url: str) -> tuple[tuple[object, ...], tuple[object, ...]]:

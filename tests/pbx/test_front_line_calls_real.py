@@ -30,6 +30,7 @@ from aiguilleur.cluster import SandboxCluster
 from aiguilleur.confgen import LOGIN_CODE, LOGOUT_CODE, TRUNK_MATCH
 from aiguilleur.kamailio_confgen import LINE_HEADER
 from config.models import Hotline
+from queues.advisors import read_members
 from queues.ami import AmiClient
 from sandbox.sipp import CallScript, run_calls
 from tests.pbx.test_kamailio_failover_real import INVITE_TIMEOUT_MS, PROBE_INTERVAL
@@ -61,9 +62,7 @@ async def probes(cluster: SandboxCluster) -> AsyncIterator[dict[str, AmiClient]]
 
 async def members(client: AmiClient) -> set[str]:
     """The lines in at least one queue, from the node's ``QueueStatus``."""
-    replies = await client.send({"Action": "QueueStatus"}, idempotent=True)
-    return {reply.get("Name") or reply.get("MemberName", "")
-            for reply in replies if reply.get("Event") == "QueueMember"}
+    return set((await read_members(client)).penalties)
 
 
 async def test_a_lines_codes_through_the_front_log_it_out_then_in_on_the_active_node(
